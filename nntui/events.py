@@ -1,0 +1,182 @@
+"""Typed events: the one stream that the run log, the RunState, the report and the dashboard read.
+
+Every event is a plain dataclass of JSON-friendly values (no tensors), so readers never need torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+EVENT_TYPES: dict[str, type[Event]] = {}
+
+
+@dataclass
+class Event:
+    type: ClassVar[str] = "event"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        EVENT_TYPES[cls.type] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False, default=_nan_free)
+
+
+def _nan_free(value: Any) -> Any:
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """Rebuild an event; unknown keys are ignored so newer logs stay readable by older readers."""
+    cls = EVENT_TYPES.get(data.get("type", ""))
+    if cls is None:
+        raise ValueError(f"unknown event type {data.get('type')!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class VariantInfo:
+    name: str
+    description: str
+    layers: list[str]
+    steps_per_epoch: int
+    total_steps: int
+    epochs: int
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunStarted(Event):
+    type: ClassVar[str] = "run_started"
+    preset: str
+    title: str
+    lesson: str
+    dataset: str
+    device: str
+    task: str  # "classification" | "regression"
+    run_dir: str
+    variants: list[dict[str, Any]]  # VariantInfo as dicts
+    started_at: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Steps(Event):
+    """A block of consecutive training steps of one variant (losses read back once per block)."""
+
+    type: ClassVar[str] = "steps"
+    variant: str
+    first_step: int  # 1-based step number of losses[0]
+    losses: list[float]
+    lr: float
+    epoch: float  # fractional epochs done at the block's end
+    elapsed: float  # seconds of training time of this variant so far
+
+
+@dataclass
+class Eval(Event):
+    type: ClassVar[str] = "eval"
+    variant: str
+    step: int
+    epoch: float
+    split: str  # "test" (full test split, each epoch) | "test_subset" (periodic, for live curves)
+    loss: float
+    accuracy: float | None
+
+
+@dataclass
+class LayerStats(Event):
+    """Per-Linear-layer statistics at one probed step. Five-number summaries are [min, q1, median, q3, max]."""
+
+    type: ClassVar[str] = "layer_stats"
+    variant: str
+    step: int
+    layers: list[dict[str, Any]]
+
+
+@dataclass
+class OptimizerState(Event):
+    type: ClassVar[str] = "optimizer_state"
+    variant: str
+    step: int
+    groups: list[dict[str, Any]]  # lr, momentum / betas, weight_decay
+    layers: list[dict[str, Any]]  # per layer: momentum_norm, exp_avg_norm, exp_avg_sq_mean, effective_lr
+
+
+@dataclass
+class Predictions(Event):
+    """Regression fits on a grid (noisy-line presets): mean and, with MC dropout, an interval."""
+
+    type: ClassVar[str] = "predictions"
+    variant: str
+    step: int
+    x: list[float]
+    y: list[float]
+    lower: list[float] | None = None
+    upper: list[float] | None = None
+
+
+@dataclass
+class Alert(Event):
+    type: ClassVar[str] = "alert"
+    variant: str | None
+    step: int
+    level: str  # "info" | "warning" | "error"
+    message: str
+
+
+@dataclass
+class Verdict(Event):
+    type: ClassVar[str] = "verdict"
+    variant: str | None  # None: the preset's overall finding
+    step: int
+    reproduced: bool | None  # None: too early to say
+    text: str
+
+
+@dataclass
+class Checkpoint(Event):
+    """Weights saved into the run directory: "best" (lowest test loss so far) or "last"."""
+
+    type: ClassVar[str] = "checkpoint"
+    variant: str
+    step: int
+    epoch: float
+    kind: str
+    path: str
+    test_loss: float | None
+
+
+@dataclass
+class VariantFinished(Event):
+    type: ClassVar[str] = "variant_finished"
+    variant: str
+    status: str  # "completed" | "diverged" | "interrupted"
+    step: int
+    epoch: float
+    reason: str = ""
+
+
+@dataclass
+class RunFinished(Event):
+    type: ClassVar[str] = "run_finished"
+    status: str  # "completed" | "diverged" | "interrupted"
+    finished_at: float
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Sample(Event):
+    """Data points of a regression dataset, so that watchers can draw them without the dataset."""
+
+    type: ClassVar[str] = "sample"
+    split: str
+    x: list[float]
+    y: list[float]

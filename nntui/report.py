@@ -1,0 +1,94 @@
+"""Headless output: live progress per variant on stderr, a final table with verdicts. Reads plain numbers only."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from nntui.state import RunState
+
+
+def _fmt(x: Any, spec: str = ".4f") -> str:
+    return "—" if x is None else format(x, spec)
+
+
+class HeadlessProgress:
+    """A rich progress bar per variant on a terminal; otherwise a plain line per variant every few seconds."""
+
+    def __init__(self, state: RunState, console: Console, interval: float = 5.0) -> None:
+        self.state = state
+        self.console = console
+        self.interval = interval
+        self.live = console.is_terminal
+        self._tasks: dict[str, int] = {}
+        self._last_line = 0.0
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            console=console, transient=False, refresh_per_second=4,
+        ) if self.live else None
+
+    def __enter__(self) -> HeadlessProgress:
+        if self._progress is not None:
+            self._progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.update(force=True)
+        if self._progress is not None:
+            self._progress.stop()
+
+    def on_event(self, event: Any) -> None:
+        if event.type in ("steps", "variant_finished", "alert", "run_started"):
+            self.update(force=event.type != "steps")
+        if event.type == "alert" and event.level != "info":
+            self.console.print(f"[yellow]! {event.message}[/]" if self.live else f"! {event.message}")
+
+    def update(self, force: bool = False) -> None:
+        with self.state.lock:
+            rows = [(v.name, v.step, v.total_steps, v.final_train_loss, v.steps_per_second, v.status) for v in self.state.variants.values()]
+        if self._progress is not None:
+            for name, step, total, loss, sps, status in rows:
+                if name not in self._tasks:
+                    self._tasks[name] = self._progress.add_task(name, total=total or None, info="")
+                info = f"step {step:>6}  loss {_fmt(loss)}  {sps:7.0f} steps/s  {status}"
+                self._progress.update(self._tasks[name], completed=step, info=info)
+            return
+        now = time.monotonic()
+        if force or now - self._last_line >= self.interval:
+            self._last_line = now
+            for name, step, total, loss, sps, status in rows:
+                if status != "pending":
+                    self.console.print(f"{name}: step {step}/{total} loss {_fmt(loss)} {sps:.0f} steps/s {status}", highlight=False)
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['preset']} on {summary['dataset']} ({summary['device']}) — {summary['status']}", show_lines=False)
+    for col in ("variant", "status", "steps", "train loss", "test loss", "test acc", "steps/s"):
+        table.add_column(col, overflow="fold")
+    for v in summary["variants"]:
+        acc = "—" if v["test_accuracy"] is None else f"{v['test_accuracy']:.1%}"
+        table.add_row(
+            v["name"], v["status"], str(v["steps"]), _fmt(v["train_loss"]), _fmt(v["test_loss"]), acc,
+            f"{v['steps_per_second']:.0f}",
+        )
+    return table
+
+
+def print_summary(summary: dict[str, Any], console: Console) -> None:
+    console.print(summary_table(summary))
+    for v in summary["variants"]:
+        if v["verdict"]:
+            console.print(f"  {v['verdict']}", highlight=False)
+    if summary.get("finding"):
+        mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(summary.get("reproduced"), "·")
+        console.print(f"{mark} {summary['finding']}")
+    console.print(f"run directory: {summary['run_dir']}", highlight=False)
+
+
+def stderr_console() -> Console:
+    return Console(file=sys.stderr, width=None if sys.stderr.isatty() else 120)

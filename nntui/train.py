@@ -1,0 +1,272 @@
+"""The trainer: a preset's variants trained side by side, interleaved in short blocks of steps.
+
+Losses stay on the device and are read back once per block; probes move one tensor per probed step.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from nntui import events as ev
+from nntui.checkpoints import save_checkpoint
+from nntui.data import Dataset
+from nntui.models import MLP
+from nntui.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
+from nntui.presets import TrainConfig
+from nntui.probes import Probe
+
+BLOCK_STEPS = 50  # steps between loss read-backs (and between switches to the next variant)
+PREDICTION_POINTS = 100
+
+Emit = Callable[[ev.Event], None]
+
+
+def slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "variant"
+
+
+def loss_function(task: str):
+    return F.cross_entropy if task == "classification" else F.mse_loss
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:
+    """Mean loss and accuracy on (x, y) in eval mode; one transfer for both numbers."""
+    was_training = model.training
+    model.eval()
+    try:
+        loss_sum = torch.zeros((), device=x.device)
+        correct = torch.zeros((), device=x.device)
+        reduce_fn = F.cross_entropy if task == "classification" else F.mse_loss
+        for i in range(0, len(x), batch):
+            out = model(x[i : i + batch])
+            target = y[i : i + batch]
+            loss_sum += reduce_fn(out, target, reduction="sum")
+            if task == "classification":
+                correct += (out.argmax(dim=1) == target).sum()
+        denom = len(x) * (1 if task == "classification" else y.shape[1])
+        loss, acc = torch.stack([loss_sum / denom, correct / len(x)]).tolist()
+    finally:
+        model.train(was_training)
+    return loss, (acc if task == "classification" else None)
+
+
+class VariantRun:
+    """One variant's model, optimizer, schedule and position in its data stream."""
+
+    def __init__(self, name: str, description: str, cfg: TrainConfig, data: Dataset, device: torch.device, checkpoint_dir: Path | None) -> None:
+        self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
+        self.checkpoint_dir = checkpoint_dir
+        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture
+        self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
+        self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
+        n_train = len(data.x_train)
+        self.batch_size = n_train if cfg.batch_size == "full" else min(cfg.batch_size, n_train)
+        self.steps_per_epoch = math.ceil(n_train / self.batch_size)
+        self.total_steps = cfg.epochs * self.steps_per_epoch
+        if cfg.max_steps is not None:
+            self.total_steps = min(self.total_steps, cfg.max_steps)
+        self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
+        self.loss_fn = loss_function(data.task)
+        self.probe = Probe(self.model, self.optimizer)
+        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
+        self.step = 0
+        self.pos = 0  # batches done in the current epoch
+        self.perm: torch.Tensor | None = None
+        self.elapsed = 0.0
+        self.status = "running"
+        self.reason = ""
+        self.best_test_loss = math.inf
+        self.subset = min(cfg.eval_subset, len(data.x_test))
+        self.model.train()
+
+    @property
+    def epoch(self) -> float:
+        return self.step / self.steps_per_epoch
+
+    @property
+    def done(self) -> bool:
+        return self.status != "running" or self.step >= self.total_steps
+
+    def info(self) -> dict:
+        return vars(ev.VariantInfo(
+            name=self.name, description=self.description, layers=list(self.model.layer_names),
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps, epochs=self.cfg.epochs,
+            config=self.cfg.model_dump(mode="json"),
+        ))
+
+    # -- the hot path
+
+    def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.perm is None or self.pos == 0:
+            self.perm = torch.randperm(len(self.data.x_train), device=self.device, generator=self.generator)
+        idx = self.perm[self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
+        return self.data.x_train[idx], self.data.y_train[idx]
+
+    def _train_step(self, slot: int, probe: bool) -> None:
+        x, y = self._next_batch()
+        if probe:
+            self.probe.attach()
+        try:
+            out = self.model(x)
+        finally:
+            if probe:
+                self.probe.detach()
+        loss = self.loss_fn(out, y)
+        penalty = l1_l2_penalty(self.model, self.cfg.l1, self.cfg.l2)
+        self.optimizer.zero_grad(set_to_none=True)
+        (loss if penalty is None else loss + penalty).backward()
+        if self.cfg.clip_grad_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.clip_grad_norm, foreach=True)
+        if probe:
+            self.probe.before_step()
+        self.optimizer.step()
+        self.schedule.after_batch()
+        self.loss_buffer[slot] = loss.detach()
+        self.step += 1
+        self.pos += 1
+
+    def run_block(self, emit: Emit, stop: threading.Event) -> None:
+        """Train up to the next block boundary (block size, periodic eval, epoch end, the end)."""
+        cfg = self.cfg
+        first = self.step + 1
+        n = min(BLOCK_STEPS, self.total_steps - self.step, self.steps_per_epoch - self.pos, cfg.eval_every - self.step % cfg.eval_every)
+        lr = self.current_lr()
+        started = time.perf_counter()
+        done = 0
+        probed: list[int] = []
+        for slot in range(n):
+            if stop.is_set():
+                break
+            step = self.step + 1
+            probe = step == 1 or step % cfg.probe_every == 0
+            self._train_step(slot, probe)
+            if probe:
+                probed.append(step)
+                layers, groups, opt_layers = self.probe.collect()
+                emit(ev.LayerStats(self.name, step, layers))
+                emit(ev.OptimizerState(self.name, step, groups, opt_layers))
+            done += 1
+        if done == 0:
+            return
+        losses = self.loss_buffer[:done].tolist()  # the block's one loss read-back
+        self.elapsed += time.perf_counter() - started
+        bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
+        if bad is not None:
+            losses = losses[:bad]
+            self.status = "diverged"
+            self.reason = f"loss became {'nan' if math.isnan(self.loss_buffer[bad].item()) else 'inf'} at step {first + bad}"
+            self.step = first + bad
+        if losses:
+            emit(ev.Steps(self.name, first, losses, lr, self.epoch, self.elapsed))
+        if self.status == "diverged":
+            emit(ev.Alert(self.name, self.step, "error", f"{self.name}: {self.reason}; variant stopped (diverged)"))
+            return
+        if self.pos == self.steps_per_epoch:
+            self.pos = 0
+            self._end_of_epoch(emit)
+        elif self.step % cfg.eval_every == 0 or self.step == self.total_steps:
+            self._periodic_eval(emit)
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    # -- evaluation at boundaries
+
+    def _periodic_eval(self, emit: Emit) -> None:
+        loss, acc = evaluate(self.model, self.data.x_test[: self.subset], self.data.y_test[: self.subset], self.data.task)
+        emit(ev.Eval(self.name, self.step, self.epoch, "test_subset", loss, acc))
+
+    def _end_of_epoch(self, emit: Emit) -> None:
+        epoch = round(self.epoch)
+        last = self.step >= self.total_steps
+        if epoch % self.cfg.test_every_epochs and not last:
+            if self.step % self.cfg.eval_every == 0:
+                self._periodic_eval(emit)
+            self.schedule.after_epoch(None)
+            return
+        loss, acc = evaluate(self.model, self.data.x_test, self.data.y_test, self.data.task)
+        if not math.isfinite(loss):
+            self.status, self.reason = "diverged", f"test loss became non-finite at epoch {epoch}"
+            emit(ev.Alert(self.name, self.step, "error", f"{self.name}: {self.reason}; variant stopped (diverged)"))
+            return
+        emit(ev.Eval(self.name, self.step, self.epoch, "test", loss, acc))
+        if self.data.task == "regression":
+            emit(self.predictions())
+        self.schedule.after_epoch(loss)
+        if self.cfg.keep_best and loss < self.best_test_loss and self.checkpoint_dir is not None:
+            self.best_test_loss = loss
+            path = self.checkpoint_dir / f"best-{slug(self.name)}.pt"
+            save_checkpoint(path, self.model, self.name, self.step, epoch, loss)
+            emit(ev.Checkpoint(self.name, self.step, self.epoch, "best", str(path), loss))
+
+    @torch.no_grad()
+    def predictions(self) -> ev.Predictions:
+        """The fitted curve on a grid; with mc_samples, the mean and a 90% interval with dropout on."""
+        grid = torch.linspace(-1, 1, PREDICTION_POINTS, device=self.device).unsqueeze(1)
+        was_training = self.model.training
+        try:
+            if self.cfg.mc_samples > 0:
+                self.model.train()
+                samples = self.model(grid.repeat(self.cfg.mc_samples, 1)).reshape(self.cfg.mc_samples, -1)
+                q = torch.quantile(samples, torch.tensor([0.05, 0.95], device=self.device), dim=0)
+                mean, lower, upper = torch.cat([samples.mean(0, keepdim=True), q]).tolist()
+            else:
+                self.model.eval()
+                mean, lower, upper = self.model(grid).squeeze(1).tolist(), None, None
+        finally:
+            self.model.train(was_training)
+        return ev.Predictions(self.name, self.step, grid.squeeze(1).tolist(), mean, lower, upper)
+
+    def finish(self, emit: Emit, interrupted: bool) -> None:
+        if self.status == "running":
+            self.status = "interrupted" if interrupted and self.step < self.total_steps else "completed"
+        if self.cfg.checkpoint and self.checkpoint_dir is not None and self.status != "diverged":
+            path = self.checkpoint_dir / f"last-{slug(self.name)}.pt"
+            save_checkpoint(path, self.model, self.name, self.step, self.epoch, None)
+            emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
+        emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
+
+
+class Trainer:
+    """Round-robin over variants, one block each, until all are done or a stop is requested."""
+
+    def __init__(self, runs: list[VariantRun], emit: Emit, on_epoch: Callable[[], None] | None = None) -> None:
+        self.runs = runs
+        self.emit = emit
+        self.on_epoch = on_epoch or (lambda: None)
+        self.stop = threading.Event()
+        self.paused = threading.Event()
+
+    def run(self) -> str:
+        active = [r for r in self.runs if not r.done]
+        while active and not self.stop.is_set():
+            for run in list(active):
+                self._wait_while_paused()
+                if self.stop.is_set():
+                    break
+                epoch_before = int(run.epoch)
+                run.run_block(self.emit, self.stop)
+                if run.done:
+                    active.remove(run)
+                    run.finish(self.emit, interrupted=False)
+                if int(run.epoch) != epoch_before or run.done:
+                    self.on_epoch()
+        for run in active:
+            run.finish(self.emit, interrupted=True)
+        if self.stop.is_set() and active:
+            return "interrupted"
+        return "diverged" if all(r.status == "diverged" for r in self.runs) else "completed"
+
+    def _wait_while_paused(self) -> None:
+        while self.paused.is_set() and not self.stop.is_set():
+            time.sleep(0.05)
