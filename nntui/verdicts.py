@@ -283,3 +283,10 @@ def _interp(x: float, xs: list[float], ys: list[float]) -> float:
         if x <= x1:
             return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
     return ys[-1]
+
+
+# Kinds for the LR-schedule presets live in their own module and register themselves here.
+try:
+    from nntui import verdicts_lr as _verdicts_lr  # noqa: E402,F401
+except ImportError:
+    pass
