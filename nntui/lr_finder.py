@@ -1,0 +1,422 @@
+"""The LR range test: an exponential LR sweep, one LR per batch, on the trainer's own step.
+
+The model, optimizer, batching position and RNG states are snapshotted before the sweep and
+restored in `finally`, so the caller's run continues as if the test never happened.
+Losses stay in a device buffer and are read back once per block; divergence is detected per block.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from nntui.data import Dataset
+from nntui.errors import NntuiError
+from nntui.presets import ScheduleConfig, TrainConfig
+from nntui.train import VariantRun
+
+LR_FIND_FILE = "lr_find.json"
+DEFAULT_NUM_ITER = 300
+READ_BLOCK = 25  # steps between loss read-backs (divergence is noticed at most this late)
+MIN_POINTS = 8  # fewer usable points than this: no suggestion
+
+Progress = Callable[[int, int], None]  # (steps done, steps planned)
+
+
+@dataclass
+class Suggestion:
+    name: str
+    lr: float | None
+    rule: str
+    loss: float | None = None  # smoothed loss at the suggested point (None for derived LRs)
+    index: int | None = None
+    note: str = ""  # why there is no value
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "loss": self.loss, "index": self.index, "rule": self.rule, **({"note": self.note} if self.note else {})}
+
+
+@dataclass
+class LRFindResult:
+    lrs: list[float]
+    losses: list[float]  # raw; nan/inf where the loss was not finite
+    smoothed: list[float]
+    suggestions: dict[str, Suggestion]
+    base_lr: float | None  # the lecture's recommended pair for cyclic LR
+    max_lr: float | None
+    start_lr: float
+    end_lr: float
+    num_iter: int  # planned
+    smooth: float
+    diverge: float
+    stopped: str  # "completed" | "diverged" | "non-finite"
+    stop_reason: str = ""
+    variant: str = ""
+    preset: str = ""
+    dataset: str = ""
+    device: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        return len(self.lrs)
+
+    def to_dict(self) -> dict[str, Any]:
+        clean = lambda xs: [x if math.isfinite(x) else None for x in xs]  # noqa: E731
+        return {
+            "preset": self.preset,
+            "variant": self.variant,
+            "dataset": self.dataset,
+            "device": self.device,
+            "start_lr": self.start_lr,
+            "end_lr": self.end_lr,
+            "num_iter": self.num_iter,
+            "steps": self.steps,
+            "smooth": self.smooth,
+            "diverge": self.diverge,
+            "stopped": self.stopped,
+            "stop_reason": self.stop_reason,
+            "suggestions": {name: s.to_dict() for name, s in self.suggestions.items()},
+            "cyclic": {"base_lr": self.base_lr, "max_lr": self.max_lr, "rule": CYCLIC_RULE},
+            **self.extra,
+            "lrs": self.lrs,
+            "losses": clean(self.losses),
+            "smoothed": clean(self.smoothed),
+        }
+
+
+CYCLIC_RULE = "lecture: max_lr = LR at the loss minimum / 10, base_lr = LR where the loss starts to fall / 6"
+
+
+# ---------------------------------------------------------------- the sweep
+
+def exponential_lrs(start_lr: float, end_lr: float, num_iter: int) -> list[float]:
+    """LR of batch i: start · (end/start)^(i/(n-1)); the first batch uses start, the last end."""
+    if num_iter < 2:
+        return [start_lr] * num_iter
+    ratio = math.log(end_lr / start_lr)
+    return [start_lr * math.exp(ratio * i / (num_iter - 1)) for i in range(num_iter)]
+
+
+class _SweepSchedule:
+    """Stands in for the run's Schedule during the sweep: sets the next batch's LR after each step."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lrs: list[float]) -> None:
+        self.optimizer = optimizer
+        self.lrs = lrs
+        self.i = 0
+        self._set(lrs[0])
+
+    def _set(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def after_batch(self) -> None:
+        self.i += 1
+        if self.i < len(self.lrs):
+            self._set(self.lrs[self.i])
+
+    def after_epoch(self, test_loss: float | None) -> None:
+        pass
+
+
+def _snapshot(run: VariantRun) -> dict[str, Any]:
+    device = run.device
+    return {
+        "model": copy.deepcopy(run.model.state_dict()),
+        "optimizer": copy.deepcopy(run.optimizer.state_dict()),
+        "training": run.model.training,
+        "schedule": run.schedule,
+        "loss_buffer": run.loss_buffer,
+        "step": run.step,
+        "pos": run.pos,
+        "perm": run.perm,
+        "generator": run.generator.get_state(),
+        "cpu_rng": torch.get_rng_state(),
+        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+    }
+
+
+def _restore(run: VariantRun, saved: dict[str, Any]) -> None:
+    run.model.load_state_dict(saved["model"])
+    run.optimizer.load_state_dict(saved["optimizer"])
+    run.model.train(saved["training"])
+    run.schedule = saved["schedule"]
+    run.loss_buffer = saved["loss_buffer"]
+    run.step, run.pos, run.perm = saved["step"], saved["pos"], saved["perm"]
+    run.generator.set_state(saved["generator"])
+    torch.set_rng_state(saved["cpu_rng"])
+    if saved["cuda_rng"] is not None:
+        torch.cuda.set_rng_state(saved["cuda_rng"], run.device)
+
+
+def range_test(
+    run: VariantRun,
+    start_lr: float = 1e-8,
+    end_lr: float = 10.0,
+    num_iter: int = DEFAULT_NUM_ITER,
+    smooth: float = 0.05,
+    diverge: float = 5.0,
+    progress: Progress | None = None,
+    block: int = READ_BLOCK,
+) -> LRFindResult:
+    """Sweep the LR exponentially from start_lr to end_lr, one batch per LR, on `run`'s own training step."""
+    check_sweep_args(start_lr, end_lr, num_iter, smooth, diverge)
+    lrs = exponential_lrs(start_lr, end_lr, num_iter)
+    saved = _snapshot(run)
+    losses: list[float] = []
+    smoothed: list[float] = []
+    stopped, reason = "completed", ""
+    try:
+        run.schedule = _SweepSchedule(run.optimizer, lrs)
+        run.loss_buffer = torch.zeros(num_iter, device=run.device)
+        run.model.train()
+        best = math.inf
+        done = 0
+        while done < num_iter and stopped == "completed":
+            n = min(block, num_iter - done)
+            for i in range(done, done + n):
+                if run.pos >= run.steps_per_epoch:
+                    run.pos = 0  # the next batch draws a new permutation, as at an epoch end
+                run._train_step(i, probe=False)
+            chunk = run.loss_buffer[done : done + n].tolist()  # the block's one read-back
+            for k, loss in enumerate(chunk):
+                losses.append(loss)
+                if not math.isfinite(loss):
+                    smoothed.append(loss)
+                    stopped, reason = "non-finite", f"loss became {loss} at lr {lrs[done + k]:.3g} (step {done + k + 1})"
+                    break
+                value = loss if not smoothed else smooth * loss + (1 - smooth) * smoothed[-1]
+                smoothed.append(value)
+                best = min(best, value)
+                if len(smoothed) > 1 and value > diverge * best:
+                    stopped = "diverged"
+                    reason = f"smoothed loss {value:.3g} > {diverge:g} × best {best:.3g} at lr {lrs[done + k]:.3g} (step {done + k + 1})"
+                    break
+            done += n
+            if progress is not None:
+                progress(min(done, num_iter), num_iter)
+    finally:
+        _restore(run, saved)
+    lrs = lrs[: len(losses)]
+    suggestions, base_lr, max_lr = suggest(lrs, smoothed)
+    return LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed, suggestions=suggestions, base_lr=base_lr, max_lr=max_lr,
+        start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge, stopped=stopped,
+        stop_reason=reason, variant=run.name, dataset=run.data.name, device=str(run.device),
+    )
+
+
+def check_sweep_args(start_lr: float, end_lr: float, num_iter: int, smooth: float, diverge: float) -> None:
+    if not (start_lr > 0 and math.isfinite(start_lr)):
+        raise NntuiError(f"--start-lr must be a positive number (got {start_lr})")
+    if not (end_lr > start_lr and math.isfinite(end_lr)):
+        raise NntuiError(f"--end-lr ({end_lr}) must be above --start-lr ({start_lr})")
+    if num_iter < MIN_POINTS * 2:
+        raise NntuiError(f"--num-iter must be at least {MIN_POINTS * 2} (got {num_iter}); a few hundred is typical")
+    if not 0 < smooth < 1:
+        raise NntuiError(f"--smooth must be between 0 and 1 (got {smooth}); it is the weight of the newest loss")
+    if not diverge > 1:
+        raise NntuiError(f"--diverge must be above 1 (got {diverge}); the sweep stops when the smoothed loss exceeds it × the best")
+
+
+# ---------------------------------------------------------------- suggestions
+
+def usable_points(lrs: list[float], smoothed: list[float]) -> list[int]:
+    """Indices left after dropping non-finite points and the first and last few (start-up noise, the blow-up)."""
+    finite = [i for i, v in enumerate(smoothed) if math.isfinite(v)]
+    n = len(finite)
+    skip_start = min(10, n // 10)
+    skip_end = min(5, n // 20)
+    return finite[skip_start : n - skip_end]
+
+
+def _steepest(x: list[float], y: list[float]) -> int:
+    """Index of the most negative slope of y against x (central differences inside, one-sided at the ends)."""
+    best, best_slope = 0, math.inf
+    n = len(y)
+    for i in range(n):
+        lo, hi = max(0, i - 1), min(n - 1, i + 1)
+        if hi == lo:
+            continue
+        slope = (y[hi] - y[lo]) / (x[hi] - x[lo])
+        if slope < best_slope:
+            best, best_slope = i, slope
+    return best
+
+
+def _valley(y: list[float]) -> int:
+    """fastai's valley: the longest decreasing subsequence of the loss, and the point half way along it."""
+    n = len(y)
+    lds = [1] * n
+    max_start = max_end = 0
+    for i in range(1, n):
+        for j in range(i):
+            if y[i] < y[j] and lds[i] < lds[j] + 1:
+                lds[i] = lds[j] + 1
+        if lds[max_end] < lds[i]:
+            max_end = i
+            max_start = max_end - lds[max_end]
+    sections = (max_end - max_start) / 3
+    return max(0, min(n - 1, max_start + int(sections) + int(sections / 2)))
+
+
+def _fall_start(y: list[float], i_min: int, share: float = 0.1) -> int:
+    """First point before the minimum where the loss has fallen by `share` of its total drop from the start."""
+    head = y[: max(1, min(len(y), 5))]
+    level = sorted(head)[len(head) // 2]
+    drop = level - y[i_min]
+    if drop <= 0:
+        return 0
+    for i in range(i_min + 1):
+        if y[i] <= level - share * drop:
+            return i
+    return i_min
+
+
+def suggest(lrs: list[float], smoothed: list[float]) -> tuple[dict[str, Suggestion], float | None, float | None]:
+    """The four suggestions and the lecture's cyclic pair; each says which rule made it."""
+    idx = usable_points(lrs, smoothed)
+    rules = {
+        "steepest": "steepest descent of the smoothed loss against log10(LR)",
+        "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss, 1/2 of the way down",
+        "min_div_10": "LR at the minimum of the smoothed loss / 10",
+        "minimum": "LR at the minimum of the smoothed loss (an upper bound, not a training LR)",
+    }
+    if len(idx) < MIN_POINTS:
+        note = f"only {len(idx)} usable points (need {MIN_POINTS}); sweep longer or start lower"
+        return {k: Suggestion(k, None, rule, note=note) for k, rule in rules.items()}, None, None
+    xs = [math.log10(lrs[i]) for i in idx]
+    ys = [smoothed[i] for i in idx]
+    out: dict[str, Suggestion] = {}
+    i_min = min(range(len(ys)), key=ys.__getitem__)
+    at = lambda k: (lrs[idx[k]], ys[k], idx[k])  # noqa: E731
+    head = i_min + 1 if i_min >= 2 else len(ys)  # the steepest fall before the minimum, not the blow-up after it
+    lr, loss, i = at(_steepest(xs[:head], ys[:head]))
+    out["steepest"] = Suggestion("steepest", lr, rules["steepest"], loss, i)
+    lr, loss, i = at(_valley(ys))
+    out["valley"] = Suggestion("valley", lr, rules["valley"], loss, i)
+    lr_min, loss_min, i_abs = at(i_min)
+    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, rules["min_div_10"], None, i_abs)
+    out["minimum"] = Suggestion("minimum", lr_min, rules["minimum"], loss_min, i_abs)
+    fall = _fall_start(ys, i_min)
+    lr_fall, loss_fall, i_fall = at(fall)
+    max_lr = lr_min / 10
+    base_lr = lr_fall / 6
+    if not base_lr < max_lr:  # the loss fell only near its minimum: keep a decade between the bounds
+        base_lr = max_lr / 10
+    out["fall_start"] = Suggestion("fall_start", lr_fall, "LR where the smoothed loss has made 10% of its drop (the loss starts to fall)", loss_fall, i_fall)
+    if i_min == 0:
+        for s in out.values():
+            s.note = "the loss never fell: the sweep starts too high, or the model does not learn"
+    return out, base_lr, max_lr
+
+
+# ---------------------------------------------------------------- running it for a config
+
+def finder_config(cfg: TrainConfig) -> TrainConfig:
+    """The config the sweep trains: no schedule (the sweep sets the LR itself), no checkpoints."""
+    cfg = cfg.model_copy(deep=True)
+    cfg.schedule = ScheduleConfig()
+    cfg.keep_best = False
+    cfg.checkpoint = False
+    return cfg
+
+
+def lr_find_for_config(
+    name: str, cfg: TrainConfig, data: Dataset, device: torch.device, progress: Progress | None = None, **sweep: Any
+) -> LRFindResult:
+    """A fresh model built from `cfg` (same seed, same initial weights as the run's), swept."""
+    run = VariantRun(name, "", finder_config(cfg), data, device, None)
+    return range_test(run, progress=progress, **sweep)
+
+
+def save_result(result: LRFindResult, path: Path) -> None:
+    from nntui.runlog import write_json_atomic
+
+    write_json_atomic(path, result.to_dict())
+
+
+def load_bounds(path: Path) -> tuple[float, float]:
+    """The cyclic pair (base_lr, max_lr) from a saved lr_find.json (a file, or a run directory holding one)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LR_FIND_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NntuiError(f"--from-lr-find {path}: file not found; pass the lr_find.json written by `nntui lr-find` (or its run directory)") from None
+    except (OSError, ValueError) as exc:
+        raise NntuiError(f"--from-lr-find {path}: not readable JSON ({exc})") from None
+    cyclic = data.get("cyclic") if isinstance(data, dict) else None
+    base, top = (cyclic.get("base_lr"), cyclic.get("max_lr")) if isinstance(cyclic, dict) else (None, None)
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) and v > 0 for v in (base, top)) or not base < top:
+        raise NntuiError(f"--from-lr-find {path}: no usable cyclic.base_lr/max_lr in it (the sweep found no minimum); run `nntui lr-find` again")
+    return float(base), float(top)
+
+
+def needs_bounds(cfg: TrainConfig) -> bool:
+    s = cfg.schedule
+    return (s.name == "cyclic" and (s.base_lr == "auto" or s.max_lr == "auto")) or (s.name == "one_cycle" and s.max_lr == "auto")
+
+
+def _finder_key(cfg: TrainConfig, data: Dataset) -> str:
+    c = finder_config(cfg).model_dump(mode="json")
+    c.pop("epochs"), c.pop("max_steps")
+    return json.dumps([c, data.name, len(data.x_train)], sort_keys=True)
+
+
+def resolve_auto_bounds(
+    configs: dict[str, TrainConfig],
+    datasets: dict[str, Dataset],
+    device: torch.device,
+    run_dir: Path,
+    from_lr_find: Path | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, TrainConfig], list[str]]:
+    """Fill schedule base_lr/max_lr = "auto" from an LR range test (one per distinct model/data) or a saved lr_find.json.
+
+    The test runs on a fresh copy of each variant's model; results are saved as lr_find.json in the run directory.
+    """
+    todo = [name for name, cfg in configs.items() if needs_bounds(cfg)]
+    if not todo:
+        return configs, []
+    notes: list[str] = []
+    out = dict(configs)
+    cache: dict[str, tuple[float, float, str]] = {}
+    saved_bounds = load_bounds(from_lr_find) if from_lr_find is not None else None
+    for name in todo:
+        cfg = configs[name].model_copy(deep=True)
+        if saved_bounds is not None:
+            base_lr, max_lr = saved_bounds
+            source = f"from {from_lr_find}"
+        else:
+            key = _finder_key(cfg, datasets[name])
+            if key not in cache:
+                result = lr_find_for_config(name, cfg, datasets[name], device, progress=progress)
+                if result.base_lr is None or result.max_lr is None:
+                    raise NntuiError(f"variant {name!r}: the LR range test found no usable minimum ({result.stop_reason or 'the loss never fell'}); set schedule.base_lr and max_lr by hand")
+                file = run_dir / (LR_FIND_FILE if not cache else f"lr_find-{len(cache) + 1}.json")
+                save_result(result, file)
+                cache[key] = (result.base_lr, result.max_lr, f"LR range test ({result.steps} steps, {file.name})")
+            base_lr, max_lr, source = cache[key]
+        if cfg.schedule.name == "cyclic":
+            if cfg.schedule.base_lr == "auto":
+                cfg.schedule.base_lr = base_lr
+            if cfg.schedule.max_lr == "auto":
+                cfg.schedule.max_lr = max_lr
+            if not cfg.schedule.base_lr < cfg.schedule.max_lr:
+                raise NntuiError(f"variant {name!r}: schedule.base_lr {cfg.schedule.base_lr:.3g} is not below max_lr {cfg.schedule.max_lr:.3g}; set them by hand")
+            notes.append(f"{name}: cyclic LR bounds base_lr={cfg.schedule.base_lr:.3g}, max_lr={cfg.schedule.max_lr:.3g} {source}")
+        else:
+            cfg.schedule.max_lr = max_lr
+            notes.append(f"{name}: one-cycle max_lr={max_lr:.3g} {source}")
+        out[name] = cfg
+    return out, notes
