@@ -1,0 +1,284 @@
+"""The dashboard app: one RunState, fed live by a Run (training thread) or by a run log (watch/replay).
+
+Panels redraw on a timer (REFRESH_HZ), only when the state's version moved or the view changed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Container
+from textual.screen import Screen
+from textual.widgets import Footer, Static, Tab, Tabs
+from textual.worker import get_current_worker
+
+from nntui.runlog import RunLogReader
+from nntui.state import RunState
+from nntui.tui.snapshot import Snapshot, take_snapshot
+from nntui.tui.widgets.activations import ActivationsPanel
+from nntui.tui.widgets.common import ViewOptions
+from nntui.tui.widgets.gradients import GradientsPanel
+from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.help import HelpScreen
+from nntui.tui.widgets.lesson import LessonPanel
+from nntui.tui.widgets.loss import LossPanel
+from nntui.tui.widgets.optimizer import OptimizerPanel
+
+REFRESH_HZ = 4  # plots are rebuilt at most this often (plotext redraws whole figures)
+MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
+GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
+FINISHED = ("completed", "diverged", "interrupted")
+
+PANELS = [
+    ("loss", "Loss", LossPanel),
+    ("gradients", "Gradients", GradientsPanel),
+    ("activations", "Activations", ActivationsPanel),
+    ("optimizer", "Optimizer", OptimizerPanel),
+    ("lesson", "Lesson", LessonPanel),
+]
+
+
+class Dashboard(App[None]):
+    """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "nntui"
+    ENABLE_COMMAND_PALETTE = True
+    BINDINGS = [
+        Binding("space", "toggle_pause", "pause"),
+        Binding("tab,n", "next_variant", "variant", priority=True),
+        Binding("shift+tab,p", "previous_variant", "prev", show=False, priority=True),
+        Binding("l", "toggle_log", "log"),
+        Binding("h", "toggle_history", "history"),
+        Binding("s", "screenshot", "svg"),
+        Binding("question_mark", "help", "help"),
+        Binding("q", "quit", "quit"),
+        Binding("ctrl+c", "quit", "quit", show=False, priority=True),
+        *[Binding(str(i), f"show_panel('{key}')", title, show=False) for i, (key, title, _) in enumerate(PANELS, 1)],
+    ]
+
+    def __init__(self, state: RunState, *, run=None, reader: RunLogReader | None = None, run_dir: Path | None = None) -> None:
+        super().__init__()
+        self.state = state
+        self.live_run = run
+        self.reader = reader
+        self.run_dir = Path(run_dir) if run_dir else (Path(run.run_dir) if run is not None else None)
+        self.view = ViewOptions()
+        self.paused = False
+        self.layout_mode = ""
+        self.active_panel = "loss"
+        self.snapshot = Snapshot()
+        self._drawn: dict[str, int] = {}  # panel -> snapshot version drawn (-1: view changed)
+
+    # -- layout
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(id="header")
+        yield Tabs(*[Tab(f"{i} {title}", id=f"tab-{key}") for i, (key, title, _) in enumerate(PANELS, 1)], id="panel-tabs")
+        with Container(id="panels"):
+            for i, (key, title, cls) in enumerate(PANELS, 1):
+                panel = cls(id=key, classes="panel")
+                panel.border_title = f"{i} {title}"
+                yield panel
+        yield Static("please enlarge the terminal", id="too-small")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#loss").border_subtitle = "l: log y"
+        self.query_one("#gradients").border_subtitle = "h: history"
+        self._apply_layout()
+        self.set_interval(1 / REFRESH_HZ, self.tick)
+        if self.live_run is not None and self.live_run.thread is None:
+            self.live_run.start()
+        if self.reader is not None:
+            self.follow_log()
+        self.tick()
+
+    def on_resize(self) -> None:
+        self._apply_layout()
+
+    def _apply_layout(self) -> None:
+        width, height = self.size
+        if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
+            mode = "too-small"
+        elif width >= GRID_SIZE[0] and height >= GRID_SIZE[1]:
+            mode = "grid"
+        else:
+            mode = "tabs"
+        self.query_one("#too-small", Static).update(
+            f"please enlarge the terminal\n\nthe dashboard needs at least {MIN_SIZE[0]}×{MIN_SIZE[1]}; this one is {width}×{height}"
+        )
+        if mode == self.layout_mode:
+            return
+        screen = self.screen
+        for name in ("too-small", "grid", "tabs"):
+            screen.set_class(mode == name, f"-{name}")
+        self.layout_mode = mode
+        self._show_panel(self.active_panel)
+        self.redraw(view_changed=True)
+
+    def _show_panel(self, key: str) -> None:
+        self.active_panel = key
+        for panel in self.query(".panel"):
+            panel.set_class(panel.id == key, "-active")
+
+    def visible_panels(self) -> list[str]:
+        if self.layout_mode == "too-small":
+            return []
+        return [key for key, _, _ in PANELS] if self.layout_mode == "grid" else [self.active_panel]
+
+    @on(Tabs.TabActivated, "#panel-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        self._show_panel(event.tab.id.removeprefix("tab-"))
+        self.redraw()
+
+    # -- data
+
+    @work(thread=True, exclusive=True, name="follow-log")
+    def follow_log(self) -> None:
+        """Apply the run log's events to the state as they are written (returns after run_finished)."""
+        worker = get_current_worker()
+        for batch in self.reader.follow(poll=0.2, stop=lambda: worker.is_cancelled):
+            for event in batch:
+                self.state.apply(event)
+
+    def tick(self) -> None:
+        if self.live_run is not None and self.live_run.error is not None:
+            self.exit()  # run_dashboard re-raises the training thread's error
+            return
+        if self.state.version != self.snapshot.version:
+            self.snapshot = take_snapshot(self.state)
+            self.redraw()
+
+    def redraw(self, view_changed: bool = False) -> None:
+        if view_changed:
+            self._drawn.clear()
+        snap = self.snapshot
+        with self.batch_update():
+            self.query_one(StatusHeader).update_view(snap, self.view, paused=self.paused, mode=self.mode)
+            for key in self.visible_panels():
+                if self._drawn.get(key) != snap.version:
+                    self.query_one(f"#{key}").update_view(snap, self.view)
+                    self._drawn[key] = snap.version
+
+    @property
+    def mode(self) -> str:
+        if self.live_run is not None:
+            return "live"
+        if self.reader is None:
+            return "view"
+        return "watch" if self.snapshot.status not in FINISHED else "replay"
+
+    @property
+    def status(self) -> str:
+        return status_word(self.snapshot, self.paused)
+
+    # -- actions
+
+    def _view_changed(self) -> None:
+        self.redraw(view_changed=True)
+
+    def action_toggle_pause(self) -> None:
+        if self.live_run is None:
+            self.notify("pause works only for a live run (this is a run log)", severity="warning")
+            return
+        if self.snapshot.status in FINISHED:
+            self.notify("training has finished")
+            return
+        self.paused = self.live_run.toggle_pause()
+        self._view_changed()
+
+    def action_next_variant(self) -> None:
+        self.view.selected = (self.view.selected + 1) % max(1, len(self.snapshot.variants))
+        self._view_changed()
+
+    def action_previous_variant(self) -> None:
+        self.view.selected = (self.view.selected - 1) % max(1, len(self.snapshot.variants))
+        self._view_changed()
+
+    def action_toggle_log(self) -> None:
+        self.view.log_y = not self.view.log_y
+        self._view_changed()
+
+    def action_toggle_history(self) -> None:
+        self.view.grad_history = not self.view.grad_history
+        self._view_changed()
+
+    def action_show_panel(self, key: str) -> None:
+        self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
+        self._show_panel(key)
+        self.redraw()
+
+    def action_screenshot(self) -> None:
+        folder = self.run_dir or Path.cwd()
+        try:
+            path = self.save_screenshot(path=str(folder))
+        except OSError as exc:
+            self.notify(f"could not save the screenshot in {folder}: {exc.strerror}", severity="error")
+            return
+        self.notify(f"saved {path}")
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    async def action_quit(self) -> None:
+        if self.live_run is not None:
+            self.live_run.request_stop()  # the trainer finishes its step; run_dashboard waits for it
+        self.exit()
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Pause / resume training", "Pause or resume the training thread (live runs)", self.action_toggle_pause)
+        yield SystemCommand("Next variant", "Show the next variant in the panels", self.action_next_variant)
+        yield SystemCommand("Previous variant", "Show the previous variant in the panels", self.action_previous_variant)
+        yield SystemCommand("Toggle log scale", "Loss plot: log / linear y axis", self.action_toggle_log)
+        yield SystemCommand("Toggle gradient history", "Gradients: boxplots / median per layer over time", self.action_toggle_history)
+        yield SystemCommand("Save SVG screenshot", "Save the screen as SVG into the run directory", self.action_screenshot)
+        yield SystemCommand("Dashboard help", "Keys and panels", self.action_help)
+
+
+def make_app(run=None, *, run_dir: Path | None = None, state: RunState | None = None) -> Dashboard:
+    """The dashboard for a live `run`, or for the run log in `run_dir` (followed live or replayed)."""
+    if run is not None:
+        return Dashboard(run.state, run=run)
+    if run_dir is not None:
+        reader = RunLogReader(Path(run_dir))  # NntuiError for a bad run directory
+        return Dashboard(state or RunState(), reader=reader, run_dir=Path(run_dir))
+    return Dashboard(state or RunState())
+
+
+def finish_run(run) -> dict:
+    """Stop the training thread (after its current step), wait for the log and summary, re-raise its error."""
+    run.request_stop()
+    if run.thread is not None:
+        if run.thread.is_alive():
+            print("nntui: stopping after the current step; saving the log and summary…", file=sys.stderr)
+        run.thread.join()
+    if run.error is not None:
+        raise run.error
+    return run.state.summary
+
+
+class DashboardCrashed(RuntimeError):
+    """The dashboard itself failed (Textual printed the traceback); the run was stopped cleanly."""
+
+
+def run_dashboard(run) -> dict:
+    """Train `run` in a worker thread under the dashboard; returns the summary (status "interrupted" on quit)."""
+    app = make_app(run)
+    try:
+        app.run()
+    finally:
+        summary = finish_run(run)
+    if app.return_code not in (0, None):
+        raise DashboardCrashed(f"the dashboard failed; the run was saved in {run.run_dir}")
+    from nntui.report import print_summary
+    from rich.console import Console
+
+    print_summary(summary, Console(highlight=False))
+    return summary

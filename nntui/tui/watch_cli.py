@@ -1,0 +1,27 @@
+"""`nntui watch RUN_DIR`: the dashboard on a run directory, followed live or replayed when finished."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def watch_command(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `nntui run` (runs/<id>), finished or still being written.")],
+) -> None:
+    """Open the dashboard on a run directory: follows it live while another process writes it, or replays it."""
+    from nntui.errors import NntuiError
+
+    try:
+        from nntui.tui.app import make_app
+
+        app = make_app(run_dir=run_dir)
+    except NntuiError as exc:
+        from nntui.cli import fail
+
+        raise fail(str(exc)) from None
+    app.run()
+    if app.return_code not in (0, None):
+        raise typer.Exit(1)

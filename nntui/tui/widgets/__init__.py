@@ -1,0 +1,1 @@
+"""Dashboard panels; each redraws itself from a Snapshot and the ViewOptions."""
