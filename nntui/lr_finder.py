@@ -239,17 +239,11 @@ def usable_points(lrs: list[float], smoothed: list[float]) -> list[int]:
 
 
 def _steepest(x: list[float], y: list[float]) -> int:
-    """Index of the most negative slope of y against x (central differences inside, one-sided at the ends)."""
-    best, best_slope = 0, math.inf
-    n = len(y)
-    for i in range(n):
-        lo, hi = max(0, i - 1), min(n - 1, i + 1)
-        if hi == lo:
-            continue
-        slope = (y[hi] - y[lo]) / (x[hi] - x[lo])
-        if slope < best_slope:
-            best, best_slope = i, slope
-    return best
+    """Index of the most negative slope of y against x (central differences; the end points are never chosen)."""
+    if len(y) < 3:
+        return 0
+    slopes = [(y[i + 1] - y[i - 1]) / (x[i + 1] - x[i - 1]) for i in range(1, len(y) - 1)]
+    return 1 + min(range(len(slopes)), key=slopes.__getitem__)
 
 
 def _valley(y: list[float]) -> int:
@@ -298,7 +292,7 @@ def suggest(lrs: list[float], smoothed: list[float]) -> tuple[dict[str, Suggesti
     out: dict[str, Suggestion] = {}
     i_min = min(range(len(ys)), key=ys.__getitem__)
     at = lambda k: (lrs[idx[k]], ys[k], idx[k])  # noqa: E731
-    head = i_min + 1 if i_min >= 2 else len(ys)  # the steepest fall before the minimum, not the blow-up after it
+    head = i_min + 1 if i_min >= 3 else len(ys)  # the steepest fall before the minimum, not the blow-up after it
     lr, loss, i = at(_steepest(xs[:head], ys[:head]))
     out["steepest"] = Suggestion("steepest", lr, rules["steepest"], loss, i)
     lr, loss, i = at(_valley(ys))

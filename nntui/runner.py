@@ -5,6 +5,7 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,18 @@ class RunOptions:
     max_steps: int | None = None
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
+
+
+def configure_cpu_threads() -> int:
+    """One intra-op thread by default: these small layers gain nothing from more, and lose badly to
+    thread contention when other processes share the cores. NNTUI_THREADS=N overrides."""
+    raw = os.environ.get("NNTUI_THREADS", "1")
+    try:
+        threads = max(1, int(raw))
+    except ValueError:
+        raise NntuiError(f"NNTUI_THREADS={raw!r}: expected a positive whole number") from None
+    torch.set_num_threads(threads)
+    return threads
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
@@ -86,6 +99,8 @@ class Run:
         self.device, device_note = resolve_device(options.device)
         if device_note:
             self.notes.append(device_note)
+        if self.device.type == "cpu":
+            configure_cpu_threads()
         self.datasets = self._load_data()
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)

@@ -187,7 +187,8 @@ class RunState:
         v.layer_stats, v.layer_stats_step = e.layers, e.step
         for layer in e.layers:
             series = v.grad_median_history.setdefault(layer["name"], BoundedSeries(512))
-            series.append(e.step, layer["grad"][2])
+            if layer["grad"][2] is not None:
+                series.append(e.step, layer["grad"][2])
 
     def _on_optimizer_state(self, e: ev.OptimizerState) -> None:
         self._variant(e.variant).optimizer = {"step": e.step, "groups": e.groups, "layers": e.layers}

@@ -243,6 +243,7 @@ class Trainer:
     def __init__(self, runs: list[VariantRun], emit: Emit, on_epoch: Callable[[], None] | None = None) -> None:
         self.runs = runs
         self.emit = emit
+        torch.set_flush_denormal(True)  # vanishing activations turn denormal, and denormal math is ~100x slower on CPUs
         self.on_epoch = on_epoch or (lambda: None)
         self.stop = threading.Event()
         self.paused = threading.Event()

@@ -159,7 +159,7 @@ def lower_loss(state: RunState, e: dict[str, Any]) -> Judgement:
         if name == base_name:
             out[name] = (None, f"{name}: {label} {_fmt(m)}{_final_acc(v)} (the baseline)")
         else:
-            ok = m < base - margin
+            ok = m < base - margin and m < e.get("max_loss", math.inf)
             out[name] = (ok if _ready(state, [name, base_name]) else None, f"{name}: {label} {_fmt(m)}{_final_acc(v)} — {'better than' if ok else 'not better than'} {base_name}")
     if not _ready(state, [base_name, *improved]):
         return out, (None, "too early to compare")
@@ -184,10 +184,10 @@ def best_of(state: RunState, e: dict[str, Any]) -> Judgement:
         out[name] = (None, text)
     if not _ready(state, names):
         return out, (None, "too early to rank")
-    ok = ranked[0] == e["winner"] and ("worst" not in e or ranked[-1] == e["worst"])
+    ok = ("winner" not in e or ranked[0] == e["winner"]) and ("worst" not in e or ranked[-1] == e["worst"])
     summary = " < ".join(f"{n} {_fmt(metric(_v(state, n)))}" for n in ranked)
     text = e.get("finding", "{winner} wins")
-    return out, (ok, (text.format(winner=e["winner"], worst=e.get("worst", "")) + f" — reproduced ({summary})") if ok else f"not reproduced: {summary}")
+    return out, (ok, (text.format(winner=e.get("winner", ""), worst=e.get("worst", "")) + f" — reproduced ({summary})") if ok else f"not reproduced: {summary}")
 
 
 @kind("bad-init")

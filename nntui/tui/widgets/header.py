@@ -33,10 +33,12 @@ class StatusHeader(Static):
         else:
             index = view.selected % len(snap.variants)
             name_style = variant_color(index).replace("orange", "dark_orange") + " bold"
+            rate = v.steps_per_second
             bottom = Text.assemble(
-                "variant ", (v.name, name_style), f" ({index + 1}/{len(snap.variants)})",
+                "▶ ", (v.name, name_style), f" ({index + 1}/{len(snap.variants)})",
                 f" · epoch {v.epoch:.1f}/{v.epochs} · step {v.step}/{v.total_steps}",
-                f" · {v.steps_per_second:.1f} steps/s · ETA {fmt_duration(v.eta_seconds)}",
+                f" · {rate:.0f}" if rate >= 100 else f" · {rate:.1f}", " steps/s",
+                f" · ETA {fmt_duration(v.eta_seconds)}",
             )
             if v.status not in ("running", "pending", "completed"):
                 bottom.append(f" · {v.status}", style=STATUS_STYLE.get(v.status, ""))
