@@ -112,6 +112,7 @@ def run(
     out: OutOpt = Path("runs"),
     overrides: SetOpt = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Train only this variant (repeatable).")] = None,
+    from_lr_find: Annotated[Optional[Path], typer.Option("--from-lr-find", help="Take cyclic-LR bounds set to \"auto\" from this lr_find.json (or run directory) instead of a new range test.")] = None,
 ) -> None:
     """Train a preset's variants side by side, with the live dashboard or headless."""
     from nntui.presets import load_preset
@@ -120,7 +121,7 @@ def run(
     console = _out_console(as_json)
     try:
         resolved = load_preset(preset, overrides or [])
-        options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [])
+        options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
         if _use_dashboard(headless, as_json):
             try:
                 from nntui.tui.app import run_dashboard

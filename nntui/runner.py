@@ -17,6 +17,7 @@ import torch
 from nntui import events as ev
 from nntui.data import Dataset, load_dataset
 from nntui.errors import NntuiError
+from nntui.lr_finder import resolve_auto_bounds
 from nntui.presets import ResolvedPreset
 from nntui.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.state import RunState, build_summary
@@ -34,6 +35,7 @@ class RunOptions:
     max_steps: int | None = None
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
+    from_lr_find: Path | None = None  # lr_find.json whose cyclic bounds replace schedule base_lr/max_lr = "auto"
 
 
 def configure_cpu_threads() -> int:
@@ -104,6 +106,9 @@ class Run:
         self.datasets = self._load_data()
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)
+        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
+        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+        self.notes.extend(lr_notes)
         self._emit_lock = threading.Lock()
         self.runs = [
             VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
