@@ -67,21 +67,30 @@ def build_schedule(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, steps_
             if cfg.base_lr >= cfg.max_lr:
                 raise NntuiError(f"schedule.base_lr ({cfg.base_lr}) must be below schedule.max_lr ({cfg.max_lr})")
             has_momentum = "momentum" in optimizer.defaults and optimizer.defaults["momentum"] > 0
+            step_up = cfg.step_size_up or 2 * steps_per_epoch
+            # exp_range's gamma is per batch; the step/plateau default 0.1 would flatten the cycle after one batch,
+            # so unless set, the amplitude halves every cycle.
+            gamma = (cfg.gamma if "gamma" in cfg.model_fields_set else 0.5 ** (1 / (2 * step_up))) if cfg.mode == "exp_range" else 1.0
             return Schedule(
                 lr_scheduler.CyclicLR(
                     optimizer,
                     base_lr=cfg.base_lr,
                     max_lr=cfg.max_lr,
-                    step_size_up=cfg.step_size_up or 2 * steps_per_epoch,
+                    step_size_up=step_up,
                     mode=cfg.mode,
-                    gamma=cfg.gamma if cfg.mode == "exp_range" else 1.0,
+                    gamma=gamma,
                     cycle_momentum=has_momentum,
                 ),
                 per_batch=True,
             )
         case "one_cycle":
             max_lr = base_lr * 10 if cfg.max_lr == "auto" else cfg.max_lr
-            return Schedule(lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(total_steps, 2), pct_start=cfg.pct_start), per_batch=True)
+            # Cycle momentum (or Adam's beta1) only where the optimizer has it: plain SGD must stay plain SGD.
+            cycles = "betas" in optimizer.defaults or optimizer.defaults.get("momentum", 0) > 0
+            return Schedule(
+                lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=max(total_steps, 2), pct_start=cfg.pct_start, cycle_momentum=cycles),
+                per_batch=True,
+            )
         case "warmup_cosine" | "warmup_step":
             warmup = max(1, round(cfg.warmup_epochs * steps_per_epoch))
             decay_steps = max(1, total_steps - warmup)
