@@ -9,10 +9,11 @@ import sys
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Container
+from textual.geometry import Size
 from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import get_current_worker
@@ -99,11 +100,11 @@ class Dashboard(App[None]):
             self.follow_log()
         self.tick()
 
-    def on_resize(self) -> None:
-        self._apply_layout()
+    def on_resize(self, event: events.Resize) -> None:
+        self._apply_layout(event.size)
 
-    def _apply_layout(self) -> None:
-        width, height = self.size
+    def _apply_layout(self, size: Size | None = None) -> None:
+        width, height = size or self.size
         if width < MIN_SIZE[0] or height < MIN_SIZE[1]:
             mode = "too-small"
         elif width >= GRID_SIZE[0] and height >= GRID_SIZE[1]:

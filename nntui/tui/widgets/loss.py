@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -9,7 +11,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
-from nntui.tui.widgets.common import STATUS_STYLE, Plot, ViewOptions, fmt, fmt_pct, step_axis, stride, variant_color
+from nntui.tui.widgets.common import (
+    STATUS_STYLE, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, nice_ticks, step_axis, stride, tick_label, variant_color,
+)
 
 MAX_EPOCH_MARKS = 12
 
@@ -41,24 +45,33 @@ class LossPanel(Vertical):
     def _plot_loss(self, plt, snap: Snapshot, view: ViewOptions) -> None:
         plt.title("loss: · raw, ─ EMA, ● test" + ("  (log y)" if view.log_y else ""))
         plt.xlabel("step  (│ epoch)")
+        # log y by hand: plotext's own log scale fails on its padded axis range
+        y = (lambda ys: [log10(v, 1e-12) for v in ys]) if view.log_y else (lambda ys: ys)
+        plotted: list[float] = []
         last_step = 0.0
         for i, v in enumerate(snap.variants):
             color = variant_color(i)
             xs, ys = stride(*v.train_loss)
             if xs:
+                plotted.extend(ys := y(ys))
                 plt.plot(xs, ys, color=color, marker="dot")
                 last_step = max(last_step, xs[-1])
             ex, ey = stride(*v.train_loss_ema)
             if ex:
-                plt.plot(ex, ey, color=color + "+", marker="hd", label=v.name)
+                plt.plot(ex, y(ey), color=color + "+", marker="hd", label=v.name)
             if v.test_loss:
-                plt.scatter([s for s, _ in v.test_loss], [loss for _, loss in v.test_loss], color=color + "+", marker="●")
+                plt.scatter([s for s, _ in v.test_loss], y([loss for _, loss in v.test_loss]), color=color + "+", marker="●")
         if snap.variants and last_step:
             for mark in epoch_marks(snap.variants[0], last_step):
                 plt.vline(mark, "gray")
         step_axis(plt, last_step)
-        if view.log_y:
-            plt.yscale("log")
+        if view.log_y and plotted:
+            lo, hi = min(plotted), max(plotted)
+            if hi - lo < 1.5:  # less than two decades: 1, 2, 5 steps read better than 1e0 alone
+                ticks = [math.log10(t) for t in nice_ticks(10**lo, 10**hi, 5) if t > 0]
+                plt.yticks(ticks, [tick_label(10**t) for t in ticks])
+            else:
+                plt.yticks(*decade_ticks(lo, hi))
 
     def _plot_accuracy(self, plt, snap: Snapshot) -> None:
         plt.title("test accuracy %")

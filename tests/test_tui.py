@@ -1,0 +1,221 @@
+"""Dashboard tests: a tiny live run under the pilot, quitting mid-run, watch/replay of a run log."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.geometry import Region
+
+from nntui.presets import load_preset
+from nntui.runlog import EVENTS_FILE, SUMMARY_FILE
+from nntui.runner import RunOptions, prepare_run
+from nntui.tui.app import Dashboard, finish_run, make_app
+
+FIXTURES = Path(__file__).parent / "fixtures"
+TINY_PRESET = FIXTURES / "tiny.toml"
+TINY_RUN = FIXTURES / "tiny-run"
+WAIT_S = 60.0  # generous: the tests wait for data, never for wall-clock timing
+
+
+def sync(test):
+    """Run an async pilot test without an async pytest plugin."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+def screen_text(app: Dashboard, selector: str) -> str:
+    """What the widget shows on screen now, as plain text."""
+    texts = []
+    for widget in [app.query_one(selector), *app.query_one(selector).query("*")]:
+        if widget.display and not widget.children:  # leaves: containers draw only their borders
+            width, height = widget.size
+            texts.extend(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+    return "\n".join(texts)
+
+
+async def wait_for(pilot, condition, what: str) -> None:
+    deadline = time.monotonic() + WAIT_S
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+    pilot.app.tick()
+    await pilot.pause()
+
+
+def live_run(out_dir: Path, **options):
+    return prepare_run(load_preset(str(TINY_PRESET)), RunOptions(device="cpu", out=out_dir, **options))
+
+
+def has_data(app: Dashboard) -> bool:
+    with app.state.lock:
+        variants = list(app.state.variants.values())
+        return bool(variants) and all(v.layer_stats and v.test_loss and v.optimizer for v in variants)
+
+
+@sync
+async def test_live_run_shows_real_values_in_every_panel(out_dir):
+    run = live_run(out_dir)
+    app = make_app(run)
+    try:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, lambda: has_data(app), "every variant's first probe and test eval")
+            assert app.layout_mode == "grid"
+            shallow = app.snapshot.variants[0]  # what the panels drew (training goes on meanwhile)
+            assert shallow.name == "shallow"
+            test_loss = shallow.last_test_loss
+            fc1_median = shallow.layer_stats[0]["grad"][2]
+
+            header = screen_text(app, "#header")
+            assert "tiny-paralysis" in header and "mnist-5k" in header and "cpu" in header
+            assert "shallow (1/2)" in header and "steps/s" in header
+
+            loss = screen_text(app, "#loss")
+            assert "loss: · raw, ─ EMA, ● test" in loss and "test accuracy %" in loss
+            assert "shallow" in loss and "deep" in loss
+            assert f"{test_loss:.4f}" in loss  # the table's test loss of the selected variant
+
+            grads = screen_text(app, "#gradients")
+            assert "|weight grad| per layer, step" in grads
+            assert f"fc1 {fc1_median:.1e}" in grads and "fc2" in grads and "last/first" in grads
+
+            acts = screen_text(app, "#activations")
+            assert "hidden activations" in acts
+            assert "h1" in acts and "%" in acts and "sat" in acts and "dead" in acts
+
+            opt = screen_text(app, "#optimizer")
+            assert "lr 5.0e-01" in opt and "upd:data" in opt and "fc1" in opt and "learning rate" in opt
+
+            lesson = screen_text(app, "#lesson")
+            assert "Tiny sigmoid paralysis" in lesson and "gradient boxplots" in lesson
+
+            await pilot.press("tab")  # next variant: the deep net's three hidden layers
+            header = screen_text(app, "#header")
+            assert "deep (2/2)" in header
+            assert "fc4" in screen_text(app, "#gradients")
+            assert "h3" in screen_text(app, "#activations")
+
+            await wait_for(pilot, lambda: app.state.status == "completed", "the run to finish")
+            assert "DONE" in screen_text(app, "#header")
+            assert "✓" in screen_text(app, "#lesson")  # the paralysis verdict of the tiny preset
+            await pilot.press("q")
+    finally:
+        summary = finish_run(run)
+    assert summary["status"] == "completed"
+
+
+@sync
+async def test_quit_mid_run_stops_training_and_completes_the_log(out_dir):
+    run = live_run(out_dir, epochs=1000, max_steps=1_000_000)
+    app = make_app(run)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.version > 0 and any(v.step > 0 for v in app.state.variants.values()), "first steps")
+        assert "RUNNING" in screen_text(app, "#header")
+        await pilot.press("space")
+        assert run.trainer.paused.is_set()
+        assert "PAUSED" in screen_text(app, "#header")
+        await pilot.press("space")
+        assert not run.trainer.paused.is_set()
+        await pilot.press("q")
+    summary = finish_run(run)
+    assert summary["status"] == "interrupted"
+    lines = (run.run_dir / EVENTS_FILE).read_text().splitlines()
+    assert json.loads(lines[-1])["type"] == "run_finished"
+    assert json.loads(lines[-1])["status"] == "interrupted"
+    saved = json.loads((run.run_dir / SUMMARY_FILE).read_text())
+    assert saved["status"] == "interrupted"
+    assert all(0 < v["steps"] < 1_000_000 for v in saved["variants"])
+
+
+@sync
+async def test_keys_toggle_views_and_save_a_screenshot(tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(TINY_RUN, run_dir)
+    app = make_app(run_dir=run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.status == "completed", "the replay to load")
+        assert app.layout_mode == "tabs"
+        assert "replay" in screen_text(app, "#header")
+        assert "(log y)" not in screen_text(app, "#loss")
+        await pilot.press("l")
+        assert "(log y)" in screen_text(app, "#loss")
+
+        await pilot.press("2")
+        assert app.active_panel == "gradients"
+        assert "|weight grad| per layer" in screen_text(app, "#gradients")
+        await pilot.press("h")
+        assert "median |weight grad| per layer" in screen_text(app, "#gradients")
+
+        await pilot.press("space")  # a run log cannot be paused: says so, no crash
+        assert app.live_run is None
+
+        await pilot.press("s")
+        await pilot.pause()
+        assert len(list(run_dir.glob("*.svg"))) == 1
+
+        await pilot.press("question_mark")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+
+        titles = {cmd.title for cmd in app.get_system_commands(app.screen)}
+        assert {"Pause / resume training", "Next variant", "Toggle log scale", "Toggle gradient history", "Save SVG screenshot"} <= titles
+
+        await pilot.resize_terminal(40, 10)
+        await pilot.pause()
+        assert app.layout_mode == "too-small"
+        assert "please enlarge the terminal" in screen_text(app, "#too-small")
+        await pilot.resize_terminal(160, 48)
+        await pilot.pause()
+        assert app.layout_mode == "grid"
+
+
+@sync
+async def test_watch_follows_a_log_while_it_is_written(tmp_path):
+    lines = (TINY_RUN / EVENTS_FILE).read_text().splitlines(keepends=True)
+    cut = next(i for i, line in enumerate(lines) if '"type":"eval"' in line) + 1
+    run_dir = tmp_path / "growing"
+    run_dir.mkdir()
+    log = run_dir / EVENTS_FILE
+    log.write_text("".join(lines[:cut]) + lines[cut][:20])  # a partial line, as a live writer leaves it
+
+    app = make_app(run_dir=run_dir)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.state.version >= cut, "the first part of the log")
+        assert app.state.status == "running"
+        assert "watch" in screen_text(app, "#header")
+        assert "RUNNING" in screen_text(app, "#header")
+        with open(log, "a") as f:
+            f.write(lines[cut][20:] + "".join(lines[cut + 1 :]))
+        await wait_for(pilot, lambda: app.state.status == "completed", "the rest of the log")
+        assert "DONE" in screen_text(app, "#header")
+        assert "200/200" in screen_text(app, "#loss")
+        await pilot.press("q")
+
+
+def test_watch_on_a_bad_directory_exits_2(tmp_path):
+    from typer.testing import CliRunner
+
+    from nntui.cli import app as cli
+
+    result = CliRunner().invoke(cli, ["watch", str(tmp_path / "missing")])
+    assert result.exit_code == 2
+    assert "is not a directory" in result.output
+
+
+def test_tui_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, nntui.tui.app, nntui.tui.watch_cli; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
