@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
 from nntui.tui.widgets.common import (
-    STATUS_STYLE, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, nice_ticks, step_axis, stride, tick_label, variant_color,
+    STATUS_STYLE, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, step_axis, stride, tick_label, variant_color,
 )
 
 MAX_EPOCH_MARKS = 12
@@ -68,7 +68,8 @@ class LossPanel(Vertical):
         if view.log_y and plotted:
             lo, hi = min(plotted), max(plotted)
             if hi - lo < 1.5:  # less than two decades: 1, 2, 5 steps read better than 1e0 alone
-                ticks = [math.log10(t) for t in nice_ticks(10**lo, 10**hi, 5) if t > 0]
+                ticks = [math.log10(m * 10.0**k) for k in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in (1, 2, 5)
+                         if lo <= math.log10(m * 10.0**k) <= hi]
                 plt.yticks(ticks, [tick_label(10**t) for t in ticks])
             else:
                 plt.yticks(*decade_ticks(lo, hi))
