@@ -1,0 +1,226 @@
+"""Verdict kinds for the LR-schedule presets: did the LR follow the schedule, and what did it do to the loss?
+
+The LR trace is the run's recorded LR (one point per block of steps: the LR of the block's first step).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nntui.state import RunState, VariantState
+from nntui.verdicts import Judgement, _fmt, _loss, _progress, _ready, _test_loss, _v, kind
+
+REL = 1e-6  # tolerance when comparing recorded LRs with the expected ones
+
+
+def _names(value: Any) -> list[str]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _trace(v: VariantState) -> list[tuple[float, float]]:
+    return list(zip(v.lr.xs, v.lr.ys))
+
+
+def _close(a: float, b: float) -> bool:
+    return abs(a - b) <= REL * max(abs(a), abs(b), 1e-30)
+
+
+def _epoch_of(step: float, v: VariantState) -> int:
+    return int((step - 1) // max(v.steps_per_epoch, 1))
+
+
+def _sched(v: VariantState) -> dict[str, Any]:
+    return v.config.get("schedule", {}) if v.config else {}
+
+
+def _lr0(v: VariantState) -> float:
+    return float(v.config.get("optimizer", {}).get("lr", math.nan)) if v.config else math.nan
+
+
+def _best_kept(v: VariantState) -> tuple[bool | None, str]:
+    """Whether the kept checkpoint holds the lowest test loss seen; None when the variant keeps none."""
+    if not v.config.get("keep_best"):
+        return None, ""
+    best = v.checkpoints.get("best")
+    if not v.test_loss:
+        return None, "no test evaluation yet"
+    low_step, low = min(v.test_loss, key=lambda p: p[1])
+    last = v.test_loss[-1][1]
+    if best is None:
+        return False, "keep_best is on but no best model was saved"
+    ok = best.get("test_loss") is not None and math.isclose(best["test_loss"], low, rel_tol=1e-9)
+    epoch = round(low_step / max(v.steps_per_epoch, 1))
+    where = "the last epoch" if low_step == v.test_loss[-1][0] else f"epoch {epoch}, final test loss {_fmt(last)}"
+    text = f"kept model: test loss {_fmt(best.get('test_loss'))} from {where}" if ok else f"kept model's test loss {_fmt(best.get('test_loss'))} is not the best seen ({_fmt(low)})"
+    return ok, text
+
+
+# ---------------------------------------------------------------- per schedule: does the trace fit?
+
+def _check_cyclic(v: VariantState) -> tuple[bool, str]:
+    s = _sched(v)
+    base, top = s.get("base_lr"), s.get("max_lr")
+    trace = _trace(v)
+    if not isinstance(base, (int, float)) or not isinstance(top, (int, float)) or len(trace) < 3:
+        return False, "no cyclic bounds or LR trace"
+    lrs = [lr for _, lr in trace]
+    inside = all(base * (1 - 1e-6) <= lr <= top * (1 + 1e-6) for lr in lrs)
+    span = top - base
+    reaches_top = max(lrs) >= base + 0.9 * span * (1 if s.get("mode", "triangular") == "triangular" else 0.5)
+    reaches_base = min(lrs) <= base + 0.1 * span
+    turns = sum(1 for a, b, c in zip(lrs, lrs[1:], lrs[2:]) if (b - a) * (c - b) < 0)
+    ok = inside and reaches_top and reaches_base and turns >= 2
+    text = f"LR cycles {s.get('mode', 'triangular')} between {_fmt(min(lrs))} and {_fmt(max(lrs))} (bounds {_fmt(base)}–{_fmt(top)}, {turns} turns)"
+    if not inside:
+        text += " — LR left the bounds"
+    return ok, text
+
+
+def _check_step(v: VariantState) -> tuple[bool, str]:
+    s = _sched(v)
+    lr0, gamma, size = _lr0(v), float(s.get("gamma", 0.1)), int(s.get("step_size", 1))
+    trace = _trace(v)
+    wrong = [(x, lr) for x, lr in trace if not _close(lr, lr0 * gamma ** (_epoch_of(x, v) // size))]
+    levels = sorted({round(math.log10(lr), 6) for _, lr in trace if lr > 0}, reverse=True)
+    ok = not wrong and len(levels) >= 2
+    text = f"LR ×{gamma:g} every {size} epochs: {' → '.join(_fmt(10 ** l, 2) for l in levels)}"
+    if wrong:
+        x, lr = wrong[0]
+        text += f" — but step {int(x)} ran at {_fmt(lr)}, expected {_fmt(lr0 * gamma ** (_epoch_of(x, v) // size))}"
+    return ok, text
+
+
+def plateau_lrs(test_losses: list[float], lr0: float, factor: float, patience: int, threshold: float = 1e-4) -> list[float]:
+    """The LR for each epoch after each test loss, as ReduceLROnPlateau (mode min, relative threshold) sets it."""
+    best, bad, lr, out = math.inf, 0, lr0, []
+    for loss in test_losses:
+        if loss < best * (1 - threshold):
+            best, bad = loss, 0
+        else:
+            bad += 1
+        if bad > patience:
+            lr, bad = lr * factor, 0
+        out.append(lr)
+    return out
+
+
+def _check_plateau(v: VariantState) -> tuple[bool, str]:
+    s = _sched(v)
+    lr0, factor, patience = _lr0(v), float(s.get("factor", 0.1)), int(s.get("patience", 1))
+    losses = [loss for _, loss in v.test_loss]
+    expected = [lr0, *plateau_lrs(losses, lr0, factor, patience)]  # LR of epoch e: after e test losses
+    wrong = [(x, lr) for x, lr in _trace(v) if _epoch_of(x, v) < len(expected) and not _close(lr, expected[_epoch_of(x, v)])]
+    drops = [e for e in range(1, len(expected)) if expected[e] < expected[e - 1] and e < v.epoch]
+    ok = not wrong and bool(drops)
+    where = ", ".join(f"after epoch {e} ({patience + 1} epochs without a better test loss)" for e in drops[:3]) or "never (the test loss kept improving)"
+    text = f"LR lowered ×{factor:g} {where}; final LR {_fmt(v.lr.last())}"
+    if wrong:
+        text += f" — but step {int(wrong[0][0])} ran at {_fmt(wrong[0][1])}"
+    return ok, text
+
+
+def _check_one_cycle(v: VariantState) -> tuple[bool, str]:
+    s = _sched(v)
+    top = s.get("max_lr")
+    lrs = [lr for _, lr in _trace(v)]
+    if not isinstance(top, (int, float)) or len(lrs) < 3:
+        return False, "no max_lr or LR trace"
+    peak = max(lrs)
+    i = lrs.index(peak)
+    rises = all(a <= b * (1 + 1e-9) for a, b in zip(lrs[: i + 1], lrs[1 : i + 1]))
+    falls = all(a >= b * (1 - 1e-9) for a, b in zip(lrs[i:], lrs[i + 1 :]))
+    ok = rises and falls and peak >= 0.8 * top and lrs[-1] < lrs[0]  # the last block starts before the final anneal
+    return ok, f"LR {_fmt(lrs[0])} → peak {_fmt(peak)} (max_lr {_fmt(top)}) → {_fmt(lrs[-1])}" + ("" if rises and falls else " — not one rise then one fall")
+
+
+def _check_warmup(v: VariantState) -> tuple[bool, str]:
+    s = _sched(v)
+    lr0 = _lr0(v)
+    lrs = [lr for _, lr in _trace(v)]
+    if len(lrs) < 3:
+        return False, "no LR trace"
+    peak = max(lrs)
+    i = lrs.index(peak)
+    rises = all(a <= b * (1 + 1e-9) for a, b in zip(lrs[: i + 1], lrs[1 : i + 1]))
+    falls = all(a >= b * (1 - 1e-9) for a, b in zip(lrs[i:], lrs[i + 1 :]))
+    ok = rises and falls and lrs[0] < lr0 / 4 and peak >= 0.9 * lr0 and lrs[-1] < peak / 2
+    decay = "cosine" if s.get("name") == "warmup_cosine" else f"×{s.get('gamma', 0.1):g} steps"
+    return ok, f"LR warms up {_fmt(lrs[0])} → {_fmt(peak)} over {s.get('warmup_epochs', 1):g} epoch(s), then {decay} decay to {_fmt(lrs[-1])}"
+
+
+CHECKS = {"cyclic": _check_cyclic, "step": _check_step, "plateau": _check_plateau, "one_cycle": _check_one_cycle,
+          "warmup_cosine": _check_warmup, "warmup_step": _check_warmup}
+
+
+def _loss_after_first_drop(v: VariantState) -> tuple[float, float] | None:
+    """Mean train loss over the epoch before the first LR drop and the epoch after it."""
+    trace = _trace(v)
+    drop = next((x for (x0, a), (x, b) in zip(trace, trace[1:]) if b < a * (1 - 1e-6)), None)
+    if drop is None:
+        return None
+    first = _epoch_of(drop, v) * v.steps_per_epoch  # the drop happens at an epoch boundary
+    before = [y for x, y in zip(v.train_loss.xs, v.train_loss.ys) if first - v.steps_per_epoch < x <= first]
+    after = [y for x, y in zip(v.train_loss.xs, v.train_loss.ys) if first < x <= first + v.steps_per_epoch]
+    if not before or not after:
+        return None
+    return sum(before) / len(before), sum(after) / len(after)
+
+
+# ---------------------------------------------------------------- kinds
+
+@kind("lr-schedule")
+def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
+    """Each `variant`'s LR followed its schedule (and, with `baseline` and `better`, it beat the baseline's loss).
+
+    Options: metric = "test" | "train"; better = true (the scheduled variants end lower than the baseline);
+    drop_helps = true (the train loss right after the first LR drop is lower than right before it).
+    """
+    names = _names(e["variant"])
+    baseline = e.get("baseline")
+    metric, label = (_test_loss, "test loss") if e.get("metric", "test") == "test" else (_loss, "train loss")
+    out: dict[str, tuple[bool | None, str]] = {}
+    results: dict[str, bool] = {}
+    for name in names:
+        v = _v(state, name)
+        if v is None:
+            continue
+        if v.status == "diverged":
+            out[name] = (False if _ready(state, [name], 0.99) else None, f"{name}: diverged ({v.finish_reason or 'non-finite loss'})")
+            results[name] = False
+            continue
+        check = CHECKS.get(_sched(v).get("name", "none"))
+        ok, text = check(v) if check else (False, f"schedule {_sched(v).get('name')!r} has no LR check")
+        if e.get("drop_helps"):
+            pair = _loss_after_first_drop(v)
+            if pair is None:
+                ok, text = False, text + "; no LR drop yet"
+            else:
+                helped = pair[1] < pair[0]
+                ok = ok and helped
+                text += f"; train loss {_fmt(pair[0])} in the epoch before the first drop, {_fmt(pair[1])} after" + ("" if helped else " (no better)")
+        kept, kept_text = _best_kept(v)
+        if kept is not None:
+            ok = ok and kept
+            text += f"; {kept_text}"
+        text = f"{name}: {text}; {label} {_fmt(metric(v))}"
+        done = _progress(v) >= 0.99
+        out[name] = (ok if done else None, text)
+        results[name] = ok
+    if baseline is not None and (b := _v(state, baseline)) is not None:
+        out[baseline] = (None, f"{baseline}: constant LR {_fmt(_lr0(b))}; {label} {_fmt(metric(b))}")
+    everyone = names + ([baseline] if baseline else [])
+    if not _ready(state, everyone, 0.99):
+        return out, (None, "too early: the LR schedule shows over the whole run")
+    ok = all(results.get(n, False) for n in names)
+    comparison = ""
+    if baseline is not None:
+        base_m = metric(_v(state, baseline))
+        beats = all(metric(_v(state, n)) < base_m for n in names)
+        comparison = f"; {label} " + ", ".join(f"{n} {_fmt(metric(_v(state, n)))}" for n in everyone)
+        if e.get("better"):
+            ok = ok and beats
+            comparison += "" if beats else f" — {baseline} is not beaten"
+    lines = "; ".join(out[n][1].split(": ", 1)[1].split(";")[0] for n in names if n in out)
+    text = e.get("finding", "the LR followed its schedule")
+    return out, (ok, (f"{text} — reproduced ({lines}{comparison})" if ok else f"not reproduced: {lines}{comparison}"))
