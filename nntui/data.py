@@ -61,7 +61,8 @@ def default_data_dir() -> Path:
 
 
 def _images_to_tensor(images: np.ndarray | torch.Tensor, family: str, normalize: str) -> torch.Tensor:
-    x = torch.as_tensor(images).reshape(len(images), -1).float().div_(255.0)
+    images = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.array(images))
+    x = images.reshape(len(images), -1).float().div_(255.0)
     if normalize == "lecture":
         mean, std = NORMALISATION[family]
         x.sub_(mean).div_(std)

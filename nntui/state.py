@@ -32,17 +32,21 @@ class BoundedSeries:
         return len(self.xs)
 
     def append(self, x: float, y: float) -> None:
-        self._sum += y
-        self._n += 1
-        if self._n < self.stride:
-            return
-        self.xs.append(x)
-        self.ys.append(self._sum / self._n)
-        self._sum, self._n = 0.0, 0
-        if len(self.xs) >= self.capacity:
-            self.xs = self.xs[1::2]
-            self.ys = [(a + b) / 2 for a, b in zip(self.ys[0::2], self.ys[1::2])]
-            self.stride *= 2
+        # The last point is the bucket being filled, so the newest value is always visible.
+        if self._n == 0:
+            self.xs.append(x)
+            self.ys.append(y)
+            self._sum, self._n = y, 1
+        else:
+            self._sum += y
+            self._n += 1
+            self.xs[-1], self.ys[-1] = x, self._sum / self._n
+        if self._n >= self.stride:
+            self._n = 0
+            if len(self.xs) >= self.capacity:
+                self.xs = self.xs[1::2]
+                self.ys = [(a + b) / 2 for a, b in zip(self.ys[0::2], self.ys[1::2])]
+                self.stride *= 2
 
     def last(self) -> float | None:
         return self.ys[-1] if self.ys else None

@@ -139,11 +139,24 @@ def paralysis(state: RunState, e: dict[str, Any]) -> Judgement:
     return out, (ok, finding)
 
 
+def _accuracy_as_loss(v: VariantState | None) -> float:
+    """1 - test accuracy, so that lower is better like the losses."""
+    if v is None or v.status == "diverged" or v.last_test_accuracy is None:
+        return math.inf
+    return 1.0 - v.last_test_accuracy
+
+
+METRICS = {
+    "train": (_loss, "train loss", lambda x: _fmt(x)),
+    "test": (_test_loss, "test loss", lambda x: _fmt(x)),
+    "accuracy": (_accuracy_as_loss, "test accuracy", lambda x: f"{1 - x:.1%}" if math.isfinite(x) else "diverged"),
+}
+
+
 @kind("lower-loss")
 def lower_loss(state: RunState, e: dict[str, Any]) -> Judgement:
-    """Every `improved` variant ends with a lower train (or test) loss than `baseline`, by `margin`."""
-    metric = _test_loss if e.get("metric") == "test" else _loss
-    label = "test loss" if e.get("metric") == "test" else "train loss"
+    """Every `improved` variant ends better than `baseline` by `margin` (train loss, test loss or accuracy)."""
+    metric, label, show = METRICS[e.get("metric", "train")]
     base_name, improved = e["baseline"], list(e["improved"])
     margin = e.get("margin", 0.1)
     base = metric(_v(state, base_name))
@@ -156,17 +169,18 @@ def lower_loss(state: RunState, e: dict[str, Any]) -> Judgement:
             out[name] = (name == base_name if _ready(state, [name]) else None, _diverged_text(v))
             continue
         m = metric(v)
+        detail = f"{name}: train loss {_fmt(_loss(v))}{_final_acc(v)}"
         if name == base_name:
-            out[name] = (None, f"{name}: {label} {_fmt(m)}{_final_acc(v)} (the baseline)")
+            out[name] = (None, f"{detail} (the baseline)")
         else:
-            ok = m < base - margin and m < e.get("max_loss", math.inf)
-            out[name] = (ok if _ready(state, [name, base_name]) else None, f"{name}: {label} {_fmt(m)}{_final_acc(v)} — {'better than' if ok else 'not better than'} {base_name}")
+            ok = m < base - margin and _loss(v) < e.get("max_loss", math.inf)
+            out[name] = (ok if _ready(state, [name, base_name]) else None, f"{detail} — {'better than' if ok else 'not better than'} {base_name}")
     if not _ready(state, [base_name, *improved]):
         return out, (None, "too early to compare")
     ok = all(out.get(n, (False,))[0] for n in improved)
     best = min(improved, key=lambda n: metric(_v(state, n)))
     text = e.get("finding", "{best} beats {baseline}")
-    summary = f"{label}: " + ", ".join(f"{n} {_fmt(metric(_v(state, n)))}" for n in [base_name, *improved])
+    summary = f"{label}: " + ", ".join(f"{n} {show(metric(_v(state, n)))}" for n in [base_name, *improved])
     return out, (ok, (text.format(best=best, baseline=base_name) + f" — reproduced ({summary})") if ok else f"not reproduced: {summary}")
 
 
