@@ -176,8 +176,11 @@ def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
     Options: metric = "test" | "train"; better = true (the scheduled variants end lower than the baseline);
     drop_helps = true (the train loss right after the first LR drop is lower than right before it).
     """
-    names = _names(e["variant"])
-    baseline = e.get("baseline")
+    # variants left out of this run (--variant) are not waited for
+    names = [n for n in _names(e["variant"]) if n in state.variants]
+    baseline = e.get("baseline") if e.get("baseline") in state.variants else None
+    if not names:
+        return {}, (None, "")
     metric, label = (_test_loss, "test loss") if e.get("metric", "test") == "test" else (_loss, "train loss")
     out: dict[str, tuple[bool | None, str]] = {}
     results: dict[str, bool] = {}
@@ -208,7 +211,9 @@ def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
         out[name] = (ok if done else None, text)
         results[name] = ok
     if baseline is not None and (b := _v(state, baseline)) is not None:
-        out[baseline] = (None, f"{baseline}: constant LR {_fmt(_lr0(b))}; {label} {_fmt(metric(b))}")
+        sched = _sched(b).get("name", "none")
+        how = f"constant LR {_fmt(_lr0(b))}" if sched == "none" else f"{sched} schedule, LR {_fmt(_lr0(b))}" + (" without warmup" if sched.startswith("warmup") and not _sched(b).get("warmup_epochs") else "")
+        out[baseline] = (None, f"{baseline}: {how}; {label} {_fmt(metric(b))}")
     everyone = names + ([baseline] if baseline else [])
     if not _ready(state, everyone, 0.99):
         return out, (None, "too early: the LR schedule shows over the whole run")
