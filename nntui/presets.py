@@ -26,7 +26,7 @@ NonNegativeFloat = Annotated[float, Field(ge=0.0)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Strict):
@@ -220,25 +220,26 @@ def apply_override(config: dict[str, Any], key: str, value: Any, where: str) -> 
         node = child
 
 
-def _format_validation(where: str, exc: ValidationError) -> str:
+def _format_validation(where: str, exc: ValidationError, prefix: str = "") -> str:
     messages = []
     for err in exc.errors()[:3]:
-        loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = prefix + ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         value = err.get("input")
-        got = f" (got {value!r})" if err["type"] != "extra_forbidden" and not isinstance(value, dict) else ""
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        got = f" (got {shown})" if err["type"] != "extra_forbidden" and not isinstance(value, dict) else ""
         messages.append(f"{loc}: {msg}{got}" if loc else f"{msg}{got}")
     more = f" (+{len(exc.errors()) - 3} more)" if len(exc.errors()) > 3 else ""
     return f"{where}: " + "; ".join(messages) + more
 
 
-def validate_config(data: dict[str, Any], where: str) -> TrainConfig:
+def validate_config(data: dict[str, Any], where: str, prefix: str = "") -> TrainConfig:
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        raise NntuiError(_format_validation(where, exc)) from None
+        raise NntuiError(_format_validation(where, exc, prefix)) from None
 
 
 def load_preset(name_or_file: str, overrides: list[str] | tuple[str, ...] = ()) -> ResolvedPreset:
@@ -256,7 +257,7 @@ def resolve_preset(data: dict[str, Any], where: str, overrides: list[str] | tupl
         raise NntuiError(_format_validation(where, exc)) from None
     parsed = [parse_set_option(o) for o in overrides]
     configs: dict[str, TrainConfig] = {}
-    validate_config(preset.config, f"{where}: config")  # a base error is reported once, not per variant
+    validate_config(preset.config, where, prefix="config.")  # a base error is reported once, not per variant
     for variant in preset.variants:
         data = copy.deepcopy(preset.config)
         for key, value in variant.set.items():

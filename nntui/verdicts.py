@@ -27,19 +27,48 @@ def kind(name: str):
     return register
 
 
+NUMBER_PARAMS = (
+    "margin", "max_loss", "min_grad_ratio", "stuck_margin", "learn_margin", "bad_factor", "bad_saturation",
+    "good_tolerance", "ready", "min_coverage", "min_width",
+)
+REQUIRED_PARAMS = {
+    "paralysis": ("stuck", "learns"), "lower-loss": ("baseline", "improved"), "bad-init": ("bad", "good"),
+    "generalisation": ("with", "without"), "mc-interval": ("variant",), "weight-norms": ("baseline", "regularized"),
+}
+
+
+def _names(value: Any) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
 def check_expectation(preset, where: str) -> None:
-    """Fail early on an `expect` table that names an unknown kind or variant."""
+    """Fail early on an `expect` table that names an unknown kind or variant, or has mistyped parameters."""
     expect = preset.expect
     if not expect:
         return
-    if expect.get("kind") not in KINDS:
-        raise NntuiError(f"{where}: expect.kind {expect.get('kind')!r} is unknown; known: {', '.join(sorted(KINDS))}")
+    kind_name = expect.get("kind")
+    if not isinstance(kind_name, str) or kind_name not in KINDS:
+        raise NntuiError(f"{where}: expect.kind {kind_name!r} is unknown; known: {', '.join(sorted(KINDS))}")
+    for key in REQUIRED_PARAMS.get(kind_name, ()):
+        if key not in expect:
+            raise NntuiError(f"{where}: expect.{key} is missing; kind {kind_name!r} needs {', '.join(REQUIRED_PARAMS[kind_name])}")
     names = {v.name for v in preset.variants}
     for key in VARIANT_PARAMS:
-        values = expect.get(key)
-        for value in values if isinstance(values, list) else [values] if values is not None else []:
+        if key not in expect:
+            continue
+        values = expect[key]
+        if not isinstance(values, (str, list)) or not all(isinstance(v, str) for v in _names(values)):
+            raise NntuiError(f"{where}: expect.{key} must be a variant name or a list of names")
+        for value in _names(values):
             if value not in names:
                 raise NntuiError(f"{where}: expect.{key} names variant {value!r}, which the preset does not have; variants: {', '.join(sorted(names))}")
+    for key in NUMBER_PARAMS:
+        if key in expect and (isinstance(expect[key], bool) or not isinstance(expect[key], (int, float)) or not math.isfinite(expect[key])):
+            raise NntuiError(f"{where}: expect.{key} must be a number (got {expect[key]!r})")
+    if "metric" in expect and expect["metric"] not in METRICS:
+        raise NntuiError(f"{where}: expect.metric {expect['metric']!r} is unknown; choose {', '.join(METRICS)}")
+    if "finding" in expect and not isinstance(expect["finding"], str):
+        raise NntuiError(f"{where}: expect.finding must be a string")
 
 
 def judge(state: RunState, expect: dict[str, Any]) -> Judgement:
@@ -157,7 +186,7 @@ METRICS = {
 def lower_loss(state: RunState, e: dict[str, Any]) -> Judgement:
     """Every `improved` variant ends better than `baseline` by `margin` (train loss, test loss or accuracy)."""
     metric, label, show = METRICS[e.get("metric", "train")]
-    base_name, improved = e["baseline"], list(e["improved"])
+    base_name, improved = e["baseline"], _names(e["improved"])
     margin = e.get("margin", 0.1)
     base = metric(_v(state, base_name))
     out = {}
@@ -187,19 +216,18 @@ def lower_loss(state: RunState, e: dict[str, Any]) -> Judgement:
 @kind("best-of")
 def best_of(state: RunState, e: dict[str, Any]) -> Judgement:
     """`winner` ends with the lowest loss of all variants (and, with `worst`, that one the highest)."""
-    metric = _test_loss if e.get("metric") == "test" else _loss
-    label = "test loss" if e.get("metric") == "test" else "train loss"
+    metric, label, show = METRICS[e.get("metric", "train")]
     names = list(state.variants)
     ranked = _rank_by(state, names, metric)
     out = {}
     for i, name in enumerate(ranked):
         v = state.variants[name]
-        text = _diverged_text(v) if v.status == "diverged" else f"{name}: {label} {_fmt(metric(v))}{_final_acc(v)}, rank {i + 1} of {len(ranked)}"
+        text = _diverged_text(v) if v.status == "diverged" else f"{name}: train loss {_fmt(_loss(v))}{_final_acc(v)}, rank {i + 1} of {len(ranked)} by {label}"
         out[name] = (None, text)
     if not _ready(state, names):
         return out, (None, "too early to rank")
     ok = ("winner" not in e or ranked[0] == e["winner"]) and ("worst" not in e or ranked[-1] == e["worst"])
-    summary = " < ".join(f"{n} {_fmt(metric(_v(state, n)))}" for n in ranked)
+    summary = f"{label}, best first: " + ", ".join(f"{n} {show(metric(_v(state, n)))}" for n in ranked)
     text = e.get("finding", "{winner} wins")
     return out, (ok, (text.format(winner=e.get("winner", ""), worst=e.get("worst", "")) + f" — reproduced ({summary})") if ok else f"not reproduced: {summary}")
 
@@ -218,7 +246,7 @@ def bad_init(state: RunState, e: dict[str, Any]) -> Judgement:
         first_loss = v.first_loss
         results[name] = (first_loss, sat)
         out[name] = (None, f"{name}: first loss {first_loss:.2f} ({first_loss / LN10:.1f}× ln 10), {_fmt(100 * sat if sat is not None else None, 2)}% of tanh units saturated at step 1; final loss {_fmt(_loss(v))}")
-    bad, good = e["bad"], list(e["good"])
+    bad, good = e["bad"], _names(e["good"])
     if bad not in results or any(g not in results for g in good):
         return out, (None, "waiting for the first step of every variant")
     bad_loss, bad_sat = results[bad]
@@ -275,7 +303,7 @@ def weight_norms(state: RunState, e: dict[str, Any]) -> Judgement:
         return math.sqrt(sum((layer.get("weight_norm") or 0.0) ** 2 for layer in v.layer_stats))
 
     base = e["baseline"]
-    regs = list(e["regularized"])
+    regs = _names(e["regularized"])
     out = {}
     for name in [base, *regs]:
         v = _v(state, name)
