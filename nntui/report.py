@@ -91,4 +91,5 @@ def print_summary(summary: dict[str, Any], console: Console) -> None:
 
 
 def stderr_console() -> Console:
-    return Console(file=sys.stderr, width=None if sys.stderr.isatty() else 120)
+    tty = sys.stderr.isatty()
+    return Console(file=sys.stderr, width=None if tty else 120, soft_wrap=not tty)  # no wrapping inside log lines
