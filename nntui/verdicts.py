@@ -33,7 +33,7 @@ NUMBER_PARAMS = (
 )
 REQUIRED_PARAMS = {
     "paralysis": ("stuck", "learns"), "lower-loss": ("baseline", "improved"), "bad-init": ("bad", "good"),
-    "generalisation": ("with", "without"), "mc-interval": ("variant",), "weight-norms": ("baseline", "regularized"),
+    "generalisation": ("with", "without"), "no-gain": ("with", "without"), "mc-interval": ("variant",), "weight-norms": ("baseline", "regularized"),
 }
 
 
@@ -272,6 +272,23 @@ def generalisation(state: RunState, e: dict[str, Any]) -> Judgement:
     ok = _test_loss(_v(state, wo)) > _test_loss(_v(state, w))
     text = f"test loss without: {_fmt(_test_loss(_v(state, wo)))}, with: {_fmt(_test_loss(_v(state, w)))}"
     return out, (ok, (e.get("finding", "the net without regularisation overfits") + f" — reproduced ({text})") if ok else f"not reproduced: {text}")
+
+
+@kind("no-gain")
+def no_gain(state: RunState, e: dict[str, Any]) -> Judgement:
+    """The lecture's dropout-on-MNIST result: `with` trains slower and its test loss is no better than `without`'s."""
+    w, wo = e["with"], e["without"]
+    out = {}
+    for name in (w, wo):
+        v = _v(state, name)
+        if v is not None:
+            out[name] = (None, f"{name}: train loss {_fmt(_loss(v))}, test loss {_fmt(_test_loss(v))}{_final_acc(v)}")
+    if not _ready(state, [w, wo], e.get("ready", 0.9)):
+        return out, (None, "too early to compare")
+    vw, vwo = _v(state, w), _v(state, wo)
+    ok = _loss(vw) > _loss(vwo) and _test_loss(vw) > _test_loss(vwo) - e.get("margin", 0.02)
+    text = f"train loss {wo} {_fmt(_loss(vwo))} vs {w} {_fmt(_loss(vw))}; test loss {_fmt(_test_loss(vwo))} vs {_fmt(_test_loss(vw))}"
+    return out, (ok, (e.get("finding", "no gain from {with}").format(**{"with": w}) + f" — reproduced ({text})") if ok else f"not reproduced: {text}")
 
 
 @kind("mc-interval")
