@@ -29,7 +29,7 @@ def kind(name: str):
 
 NUMBER_PARAMS = (
     "margin", "max_loss", "min_grad_ratio", "stuck_margin", "learn_margin", "bad_factor", "bad_saturation",
-    "good_tolerance", "ready", "min_coverage", "min_width",
+    "good_tolerance", "ready", "min_coverage", "min_width", "min_accuracy",
 )
 REQUIRED_PARAMS = {
     "paralysis": ("stuck", "learns"), "lower-loss": ("baseline", "improved"), "bad-init": ("bad", "good"),
@@ -154,15 +154,17 @@ def paralysis(state: RunState, e: dict[str, Any]) -> Judgement:
             ok = loss > LN10 - stuck_margin and (ratio or 0) >= e.get("min_grad_ratio", 10)
             tail = "paralysis reproduced" if ok else "not paralysed (yet)"
         else:
-            ok = loss < LN10 - e.get("learn_margin", 0.5)
+            acc = v.last_test_accuracy
+            ok = loss < LN10 - e.get("learn_margin", 0.05) and (acc is None or acc >= e.get("min_accuracy", 0.5))
             tail = "it learns" if ok else "not learning yet"
-        out[name] = (ok if _ready(state, [name]) else None, f"{name}: {grad}; loss {_fmt(loss)} (ln 10 = 2.30) — {tail}")
+        out[name] = (ok if _ready(state, [name]) else None, f"{name}: {grad}; loss {_fmt(loss)} (ln 10 = 2.30){_final_acc(v)} — {tail}")
     names = [e["stuck"], e["learns"]]
     if not _ready(state, names):
         return out, (None, "too early: the gap between the nets opens over the first epochs")
     ok = all(out.get(n, (False,))[0] for n in names)
     finding = (
-        f"{e['stuck']} stays at loss {_fmt(_loss(_v(state, e['stuck'])))} ≈ ln 10 while {e['learns']} drops to {_fmt(_loss(_v(state, e['learns'])))} — network paralysis reproduced"
+        f"{e['stuck']} stays at loss {_fmt(_loss(_v(state, e['stuck'])))} ≈ ln 10 (a uniform guess) while {e['learns']} learns "
+        f"(loss {_fmt(_loss(_v(state, e['learns'])))}{_final_acc(_v(state, e['learns']))}) — network paralysis reproduced"
         if ok else f"paralysis not reproduced: {e['stuck']} loss {_fmt(_loss(_v(state, e['stuck'])))}, {e['learns']} loss {_fmt(_loss(_v(state, e['learns'])))}"
     )
     return out, (ok, finding)

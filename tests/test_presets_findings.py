@@ -60,7 +60,7 @@ def test_sigmoid_paralysis_numbers(summaries):
     s = summaries("sigmoid-paralysis")
     three, two = variant(s, "3 layers"), variant(s, "2 layers")
     assert abs(three["train_loss"] - LN10) < 0.05  # stuck at a uniform guess
-    assert two["train_loss"] < LN10 - 0.5
+    assert two["train_loss"] < LN10 - 0.05 and two["test_accuracy"] > 0.5
     grads = [layer["grad_median"] for layer in three["layers"]]
     assert grads[-1] / grads[0] > 100  # first-layer gradients vanish
     assert three["test_accuracy"] < 0.3 < two["test_accuracy"]
@@ -83,7 +83,6 @@ def test_batchnorm_high_lr_wins(summaries):
 def test_dropout_overfit_test_loss(summaries):
     s = summaries("dropout-overfit")
     assert variant(s, "no dropout")["test_loss"] > variant(s, "dropout 0.5/0.2")["test_loss"]
-    assert s["task"] if "task" in s else True
 
 
 def test_kaiming_beats_xavier_and_normal_blows_up(summaries):
