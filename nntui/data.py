@@ -69,14 +69,18 @@ def _images_to_tensor(images: np.ndarray | torch.Tensor, family: str, normalize:
     return x
 
 
+def _labels(labels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    return (labels if isinstance(labels, torch.Tensor) else torch.from_numpy(np.array(labels))).long()
+
+
 def _image_dataset(name: str, family: str, parts: dict[str, np.ndarray | torch.Tensor], normalize: str, note: str) -> Dataset:
     return Dataset(
         name=name,
         task="classification",
         x_train=_images_to_tensor(parts["train_images"], family, normalize),
-        y_train=torch.as_tensor(parts["train_labels"]).long(),
+        y_train=_labels(parts["train_labels"]),
         x_test=_images_to_tensor(parts["test_images"], family, normalize),
-        y_test=torch.as_tensor(parts["test_labels"]).long(),
+        y_test=_labels(parts["test_labels"]),
         num_classes=10,
         note=note,
     )

@@ -38,19 +38,25 @@ class HeadlessProgress:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.update(force=True)
         if self._progress is not None:
+            self.update()
             self._progress.stop()
 
     def on_event(self, event: Any) -> None:
-        if event.type in ("steps", "variant_finished", "alert", "run_started"):
-            self.update(force=event.type != "steps")
-        if event.type == "alert" and event.level != "info":
-            self.console.print(f"[yellow]! {event.message}[/]" if self.live else f"! {event.message}")
+        if event.type == "steps":
+            self.update()
+        elif event.type == "variant_finished":
+            self.update(force=True, only=event.variant)
+        elif event.type == "alert" and event.level != "info":
+            self.console.print(f"[yellow]! {event.message}[/]" if self.live else f"! {event.message}", highlight=False)
 
-    def update(self, force: bool = False) -> None:
+    def update(self, force: bool = False, only: str | None = None) -> None:
         with self.state.lock:
-            rows = [(v.name, v.step, v.total_steps, v.final_train_loss, v.steps_per_second, v.status) for v in self.state.variants.values()]
+            rows = [
+                (v.name, v.step, v.total_steps, v.final_train_loss, v.steps_per_second, v.status)
+                for v in self.state.variants.values()
+                if only is None or v.name == only
+            ]
         if self._progress is not None:
             for name, step, total, loss, sps, status in rows:
                 if name not in self._tasks:
@@ -60,9 +66,9 @@ class HeadlessProgress:
             return
         now = time.monotonic()
         if force or now - self._last_line >= self.interval:
-            self._last_line = now
+            self._last_line = now if not force else self._last_line
             for name, step, total, loss, sps, status in rows:
-                if status != "pending":
+                if force or status == "running":
                     self.console.print(f"{name}: step {step}/{total} loss {_fmt(loss)} {sps:.0f} steps/s {status}", highlight=False)
 
 
