@@ -8,26 +8,90 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
 from nntui.models import MLP
 
 QUANTILES = (0.0, 0.25, 0.5, 0.75, 1.0)
-MAX_QUANTILE_ELEMENTS = 1 << 18  # torch.quantile sorts; subsample large tensors first
+QUANTILE_SAMPLE = 1 << 12  # quartiles of bigger tensors come from a fixed random sample of this size (min, max stay exact)
 SATURATION = {"sigmoid": (0.01, 0.99), "tanh": (-0.99, 0.99)}  # outside (lo, hi) counts as saturated
 LAYER_FIELDS = (
     "act_mean", "act_std", "saturation", "dead", "weight_norm", "grad_norm", "update_norm", "update_ratio",
     "momentum_norm", "exp_avg_norm", "exp_avg_sq_rms", "effective_lr",
 )
+_CACHE_LIMIT = 64
+_sample_cache: dict[tuple[int, str], torch.Tensor] = {}
+_position_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
 
 
-def _five_numbers(x: torch.Tensor) -> torch.Tensor:
-    flat = x.detach().reshape(-1).float()
-    if flat.numel() > MAX_QUANTILE_ELEMENTS:
-        flat = flat[:: math.ceil(flat.numel() / MAX_QUANTILE_ELEMENTS)]
-    q = torch.tensor(QUANTILES, device=flat.device, dtype=flat.dtype)
-    return torch.quantile(flat, q)
+def _cached(cache: dict, key, make):
+    value = cache.get(key)
+    if value is None:
+        if len(cache) >= _CACHE_LIMIT:
+            cache.clear()
+        value = cache[key] = make()
+    return value
+
+
+def _sample_index(n: int, device: torch.device) -> torch.Tensor:
+    """The same QUANTILE_SAMPLE positions of an n-element tensor at every probe (seeded, sorted)."""
+    make = lambda: torch.randperm(n, generator=torch.Generator().manual_seed(n))[:QUANTILE_SAMPLE].sort().values.to(device)  # noqa: E731
+    return _cached(_sample_cache, (n, str(device)), make)
+
+
+def _positions(sizes: tuple[int, ...], device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row of m sorted values: the indices below and above rank q*(m-1), and the weight between (as torch.quantile)."""
+
+    def make():
+        ranks = torch.tensor(QUANTILES, dtype=torch.float64).unsqueeze(0) * (torch.tensor(sizes, dtype=torch.float64).unsqueeze(1) - 1)
+        below, above = ranks.floor(), ranks.ceil()
+        return below.long().to(device), above.long().to(device), (ranks - below).float().to(device)
+
+    return _cached(_position_cache, (sizes, str(device)), make)
+
+
+def five_numbers(tensors: list[torch.Tensor | None]) -> torch.Tensor:
+    """[min, q1, median, q3, max] of each tensor as one (len, 5) tensor, from one batched sort.
+
+    Linear interpolation as torch.quantile; a NaN anywhere gives a NaN row; None gives a NaN row.
+    """
+    flats = [t.detach().reshape(-1).float() if t is not None and t.numel() > 0 else None for t in tensors]
+    present = [f for f in flats if f is not None]
+    if not present:
+        return torch.full((len(tensors), 5), float("nan"))
+    device = present[0].device
+    placeholder = torch.full((1,), float("nan"), device=device)
+    samples, sampled_rows = [], []
+    for i, f in enumerate(flats):
+        if f is None:
+            f = placeholder
+        elif f.numel() > QUANTILE_SAMPLE:
+            sampled_rows.append(i)
+            f = f.index_select(0, _sample_index(f.numel(), device))
+        samples.append(f)
+    padded = torch.nn.utils.rnn.pad_sequence(samples, batch_first=True, padding_value=math.inf)
+    if device.type == "cpu":  # numpy's sort is several times faster than torch's on CPU; both put NaN last
+        ordered = torch.from_numpy(np.sort(padded.numpy(), axis=1))
+    else:
+        ordered = padded.sort(dim=1).values  # NaN sorts last, after the +inf padding
+    below, above, weight = _positions(tuple(len(s) for s in samples), device)
+    q = torch.lerp(ordered.gather(1, below), ordered.gather(1, above), weight)
+    if sampled_rows:  # exact ends of sampled tensors (aminmax propagates NaN)
+        ends = torch.stack([torch.stack(torch.aminmax(flats[i])) for i in sampled_rows])
+        q[torch.tensor(sampled_rows, device=device).unsqueeze(1), torch.tensor([0, 4], device=device)] = ends
+    bad = padded.isnan().any(dim=1, keepdim=True) | q[:, 0:1].isnan() | q[:, 4:5].isnan()
+    return q.masked_fill(bad, float("nan"))
+
+
+def _std(x: torch.Tensor) -> torch.Tensor:
+    """torch.std (unbiased); two-pass for big tensors, where it is several times faster than torch's Welford kernel on CPU."""
+    x = x.float()
+    n = x.numel()
+    if n <= QUANTILE_SAMPLE or n < 2:
+        return x.std()
+    return torch.linalg.vector_norm(x - x.mean()) / math.sqrt(n - 1)
 
 
 class Probe:
@@ -78,25 +142,21 @@ class Probe:
         """After optimizer.step(): (layer stats, param-group state, per-layer optimizer state)."""
         device = self.model.linears[0].weight.device
         nan = self._nan.to(device)
-        rows = []
-        for i, linear in enumerate(self.model.linears):
-            w = linear.weight.detach()
-            grad = linear.weight.grad
-            grad_abs = grad.detach().abs() if grad is not None else torch.full_like(w, float("nan"))
-            inputs = self._inputs.get(i)
-            act_q = _five_numbers(inputs) if inputs is not None else nan.expand(5)
-            mean, std, saturation, dead = self._activation_stats(i, nan)
-            update = w - self._weights_before[i] if self._weights_before else torch.zeros_like(w)
-            update_norm = update.norm()
-            w_std = w.float().std()
-            update_ratio = update.float().std() / w_std.clamp_min(1e-12)
-            opt = self._optimizer_layer_state(linear.weight, nan)
-            rows.append(torch.cat([
-                _five_numbers(grad_abs),
-                act_q,
-                torch.stack([mean, std, saturation, dead, w.norm(), grad_abs.norm(), update_norm, update_ratio, *opt]).float(),
-            ]))
-        values = torch.stack(rows).cpu().tolist()  # the probe's one device-to-host transfer
+        linears = self.model.linears
+        n = len(linears)
+        weights = [linear.weight.detach() for linear in linears]
+        grads = [linear.weight.grad.detach() if linear.weight.grad is not None else torch.full_like(w, float("nan")) for linear, w in zip(linears, weights)]
+        updates = torch._foreach_sub(weights, self._weights_before) if self._weights_before else [torch.zeros_like(w) for w in weights]
+        # one batched sort for every five-number summary, foreach norms for every layer at once
+        quantiles = five_numbers([g.abs() for g in grads] + [self._inputs.get(i) for i in range(n)])
+        norms = [torch._foreach_norm(ts) for ts in (weights, grads, updates)]
+        scalars = []
+        for i, linear in enumerate(linears):
+            update_ratio = _std(updates[i]) / _std(weights[i]).clamp_min(1e-12)
+            scalars += [*self._activation_stats(i, nan), norms[0][i], norms[1][i], norms[2][i], update_ratio, *self._optimizer_layer_state(linear.weight, nan)]
+        per_layer = torch.stack(scalars).float().reshape(n, len(LAYER_FIELDS))
+        rows = torch.cat([quantiles[:n], quantiles[n:], per_layer], dim=1)
+        values = rows.cpu().tolist()  # the probe's one device-to-host transfer
         layers = []
         for name, row in zip(self.model.layer_names, values):
             clean = [v if math.isfinite(v) else None for v in row]
