@@ -49,7 +49,7 @@ async def wait_for(pilot, condition, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
-    pilot.app.tick()
+    pilot.app.refresh_now()
     await pilot.pause()
 
 
@@ -71,7 +71,7 @@ async def test_live_run_shows_real_values_in_every_panel(out_dir):
         async with app.run_test(size=(160, 48)) as pilot:
             await wait_for(pilot, lambda: has_data(app), "every variant's first probe and test eval")
             assert app.layout_mode == "grid"
-            shallow = app.snapshot.variants[0]  # what the panels drew (training goes on meanwhile)
+            shallow = app.panel_snapshot.variants[0]  # what the panels drew (training goes on meanwhile)
             assert shallow.name == "shallow"
             test_loss = shallow.last_test_loss
             fc1_median = shallow.layer_stats[0]["grad"][2]

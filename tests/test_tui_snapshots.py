@@ -16,7 +16,7 @@ TINY_RUN = Path(__file__).parent / "fixtures" / "tiny-run"
 
 async def replay_loaded(pilot) -> None:
     await pilot.app.workers.wait_for_complete()
-    pilot.app.tick()
+    pilot.app.refresh_now()
     await pilot.pause()
 
 

@@ -6,6 +6,7 @@ Panels redraw on a timer (REFRESH_HZ), only when the state's version moved or th
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -30,7 +31,9 @@ from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
 
-REFRESH_HZ = 4  # plots are rebuilt at most this often (plotext redraws whole figures)
+REFRESH_HZ = 4  # the timer: header and data checks
+PLOT_DUTY = 0.05  # plots redraw at most this share of the time: the UI thread shares the GIL with training
+MIN_PLOT_INTERVAL = 0.5  # seconds between plot redraws while data streams in (≤ 2 Hz)
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
 GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
 FINISHED = ("completed", "diverged", "interrupted")
@@ -73,8 +76,11 @@ class Dashboard(App[None]):
         self.paused = False
         self.layout_mode = ""
         self.active_panel = "loss"
-        self.snapshot = Snapshot()
-        self._drawn: dict[str, int] = {}  # panel -> snapshot version drawn (-1: view changed)
+        self.snapshot = Snapshot()  # the latest read of the state (the header shows it)
+        self.panel_snapshot = Snapshot()  # what the panels show (redrawn less often)
+        self._drawn: dict[str, int] = {}  # panel -> snapshot version drawn
+        self._next_plot_time = 0.0
+        self._frame_started: float | None = None
 
     # -- layout
 
@@ -152,20 +158,42 @@ class Dashboard(App[None]):
         if self.live_run is not None and self.live_run.error is not None:
             self.exit()  # run_dashboard re-raises the training thread's error
             return
-        if self.state.version != self.snapshot.version:
+        changed = self.state.version != self.snapshot.version
+        if changed:
             self.snapshot = take_snapshot(self.state)
-            self.redraw()
+        stale = any(self._drawn.get(key) != self.snapshot.version for key in self.visible_panels())
+        due = stale and (self.snapshot.status in FINISHED or time.monotonic() >= self._next_plot_time)
+        if changed or due:
+            self.redraw(panels=due)
 
-    def redraw(self, view_changed: bool = False) -> None:
+    def refresh_now(self) -> None:
+        """Read the state and redraw every visible panel at once (tests, snapshots)."""
+        self.snapshot = take_snapshot(self.state)
+        self.redraw(view_changed=True)
+
+    def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
+        """Header always; panels (plotext figures, costly) when `panels`, timed to keep to PLOT_DUTY."""
         if view_changed:
             self._drawn.clear()
         snap = self.snapshot
         with self.batch_update():
             self.query_one(StatusHeader).update_view(snap, self.view, paused=self.paused, mode=self.mode)
+            if not panels:
+                return
+            self.panel_snapshot = snap
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
                     self._drawn[key] = snap.version
+        if self._frame_started is None:
+            self._frame_started = time.monotonic()
+            self.call_after_refresh(self._frame_done)
+
+    def _frame_done(self) -> None:
+        """The frame's cost (update and render) sets when the next plot redraw may come."""
+        started, self._frame_started = self._frame_started, None
+        cost = time.monotonic() - started
+        self._next_plot_time = started + max(MIN_PLOT_INTERVAL, cost / PLOT_DUTY)
 
     @property
     def mode(self) -> str:

@@ -42,4 +42,4 @@ class StatusHeader(Static):
             )
             if v.status not in ("running", "pending", "completed"):
                 bottom.append(f" · {v.status}", style=STATUS_STYLE.get(v.status, ""))
-        self.update(Text("\n").join([top, bottom]))
+        self.update(Text("\n").join([top, bottom]), layout=False)  # fixed height: no relayout

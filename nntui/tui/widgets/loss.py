@@ -15,7 +15,7 @@ from nntui.tui.widgets.common import (
     STATUS_STYLE, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, step_axis, stride, tick_label, variant_color,
 )
 
-MAX_EPOCH_MARKS = 12
+MAX_EPOCH_MARKS = 8
 
 
 def epoch_marks(v: VariantView, last_step: float) -> list[int]:
@@ -43,6 +43,7 @@ class LossPanel(Vertical):
         self.query_one("#loss-table", Static).update(self._table(snap, view))
 
     def _plot_loss(self, plt, snap: Snapshot, view: ViewOptions) -> None:
+        points = max(100, 2 * self.query_one("#loss-plot").size.width)  # braille: two dots per cell
         plt.title("loss: · raw, ─ EMA, ● test" + ("  (log y)" if view.log_y else ""))
         plt.xlabel("step  (│ epoch)")
         # log y by hand: plotext's own log scale fails on its padded axis range
@@ -51,12 +52,12 @@ class LossPanel(Vertical):
         last_step = 0.0
         for i, v in enumerate(snap.variants):
             color = variant_color(i)
-            xs, ys = stride(*v.train_loss)
+            xs, ys = stride(*v.train_loss, points)
             if xs:
                 plotted.extend(ys := y(ys))
                 plt.plot(xs, ys, color=color, marker="dot")
                 last_step = max(last_step, xs[-1])
-            ex, ey = stride(*v.train_loss_ema)
+            ex, ey = stride(*v.train_loss_ema, points)
             if ex:
                 plt.plot(ex, y(ey), color=color + "+", marker="hd", label=v.name)
             if v.test_loss:
