@@ -193,7 +193,8 @@ class Dashboard(App[None]):
         """The frame's cost (update and render) sets when the next plot redraw may come."""
         started, self._frame_started = self._frame_started, None
         cost = time.monotonic() - started
-        self._next_plot_time = started + max(MIN_PLOT_INTERVAL, cost / PLOT_DUTY)
+        duty = PLOT_DUTY if self.live_run is not None else 0.5  # watching: no training in this process
+        self._next_plot_time = started + max(MIN_PLOT_INTERVAL, cost / duty)
 
     @property
     def mode(self) -> str:
