@@ -81,7 +81,7 @@ def five_numbers(tensors: list[torch.Tensor | None]) -> torch.Tensor:
     if sampled_rows:  # exact ends of sampled tensors (aminmax propagates NaN)
         ends = torch.stack([torch.stack(torch.aminmax(flats[i])) for i in sampled_rows])
         q[torch.tensor(sampled_rows, device=device).unsqueeze(1), torch.tensor([0, 4], device=device)] = ends
-    bad = padded.isnan().any(dim=1, keepdim=True) | q[:, 0:1].isnan() | q[:, 4:5].isnan()
+    bad = ordered[:, -1:].isnan() | q[:, 0:1].isnan() | q[:, 4:5].isnan()  # a NaN sorts to the row's end
     return q.masked_fill(bad, float("nan"))
 
 
@@ -150,10 +150,11 @@ class Probe:
         # one batched sort for every five-number summary, foreach norms for every layer at once
         quantiles = five_numbers([g.abs() for g in grads] + [self._inputs.get(i) for i in range(n)])
         norms = [torch._foreach_norm(ts) for ts in (weights, grads, updates)]
+        acts = self._activation_stats_batched(n, nan)
         scalars = []
         for i, linear in enumerate(linears):
             update_ratio = _std(updates[i]) / _std(weights[i]).clamp_min(1e-12)
-            scalars += [*self._activation_stats(i, nan), norms[0][i], norms[1][i], norms[2][i], update_ratio, *self._optimizer_layer_state(linear.weight, nan)]
+            scalars += [*acts[i], norms[0][i], norms[1][i], norms[2][i], update_ratio, *self._optimizer_layer_state(linear.weight, nan)]
         per_layer = torch.stack(scalars).float().reshape(n, len(LAYER_FIELDS))
         rows = torch.cat([quantiles[:n], quantiles[n:], per_layer], dim=1)
         values = rows.cpu().tolist()  # the probe's one device-to-host transfer
@@ -169,6 +170,36 @@ class Probe:
         self._outputs.clear()
         return layers, param_groups(self.optimizer), opt_layers
 
+    def _activation_stats_batched(self, n: int, nan: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+        """_activation_stats for every layer; layers whose outputs share a shape are stacked and done at once."""
+        stats: list[tuple[torch.Tensor, ...]] = [(nan, nan, nan, nan)] * n
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i in range(n):
+            out = self._outputs.get(i)
+            if out is not None:
+                groups.setdefault(tuple(out.shape), []).append(i)
+        for shape, members in groups.items():
+            if len(members) == 1 or len(shape) < 2 or shape[0] < 2:
+                for i in members:
+                    stats[i] = self._activation_stats(i, nan)
+                continue
+            out = torch.stack([self._outputs[i] for i in members]).float().flatten(2)  # (layers, batch, units)
+            count = out[0].numel()
+            mean = out.mean(dim=(1, 2))
+            std = torch.linalg.vector_norm(out - mean[:, None, None], dim=(1, 2)) / math.sqrt(count - 1)  # two-pass, unbiased
+            kind = self.model.activation_name
+            if kind in SATURATION:
+                lo, hi = SATURATION[kind]
+                saturated = (out <= lo) | (out >= hi)
+                saturation = saturated.sum(dim=(1, 2)) / count
+            else:
+                saturated = out <= 0
+                saturation = nan.expand(len(members))
+            dead = (saturated.sum(dim=1) == shape[0]).float().mean(dim=1)
+            for j, i in enumerate(members):
+                stats[i] = (mean[j], std[j], saturation[j], dead[j])
+        return stats
+
     def _activation_stats(self, i: int, nan: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out = self._outputs.get(i)
         if out is None:
@@ -182,8 +213,9 @@ class Probe:
         else:  # relu family: zero (or negative) outputs are the dead ones
             saturated = out <= 0
             saturation = nan
-        dead = saturated.all(dim=0).float().mean() if out.dim() > 1 else saturated.float().mean()
-        return out.mean(), out.std() if out.numel() > 1 else nan, saturation, dead
+        # all(dim=0) as a count: the same units, several times faster on CPU
+        dead = (saturated.sum(dim=0) == out.shape[0]).float().mean() if out.dim() > 1 else saturated.float().mean()
+        return out.mean(), _std(out) if out.numel() > 1 else nan, saturation, dead
 
     def _optimizer_layer_state(self, param: torch.Tensor, nan: torch.Tensor) -> list[torch.Tensor]:
         state = self.optimizer.state.get(param, {})
