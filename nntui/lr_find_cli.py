@@ -71,10 +71,7 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
     cfg = configs[name]
     torch_device, note = resolve_device(device)
     if torch_device.type == "cpu":
-        import torch
-
         configure_cpu_threads()
-        torch.set_flush_denormal(True)  # as the trainer does: denormal math is far slower on CPUs
     data = load_dataset(cfg.data.name, data_dir, cfg.data.normalize, seed=cfg.seed).to(torch_device).limit_train(cfg.data.train_limit)
     for line in (note, data.note):
         if line:
@@ -88,8 +85,14 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
     run_dir = create_run_dir(out, f"{resolved.name}-lr-find")
     err.print(f"run directory: {run_dir}", highlight=False)
     err.print(f"LR range test on {resolved.name} / {name}: {num_iter} batches, lr {start_lr:g} → {end_lr:g}", highlight=False)
-    with _progress(err, num_iter) as progress:
-        result = lr_find_for_config(name, cfg, data, torch_device, progress=progress, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge)
+    import torch
+
+    torch.set_flush_denormal(True)  # as the trainer does: denormal math is far slower on CPUs
+    try:
+        with _progress(err, num_iter) as progress:
+            result = lr_find_for_config(name, cfg, data, torch_device, progress=progress, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge)
+    finally:
+        torch.set_flush_denormal(False)
     result.preset = resolved.name
     result.extra["run_dir"] = str(run_dir)
     path = run_dir / LR_FIND_FILE
