@@ -59,7 +59,7 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
     from nntui.lr_finder import DEFAULT_NUM_ITER, LR_FIND_FILE, check_sweep_args, lr_find_for_config, save_result
     from nntui.presets import load_preset
     from nntui.runlog import create_run_dir
-    from nntui.runner import RunOptions, apply_options, configure_cpu_threads, resolve_device
+    from nntui.runner import RunOptions, apply_options, resolve_device
 
     if num_iter is not None and epochs is not None:
         raise NntuiError("give --num-iter or --epochs, not both")
@@ -70,8 +70,6 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
     configs = apply_options(resolved, RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, seed=seed, variants=[name]))
     cfg = configs[name]
     torch_device, note = resolve_device(device)
-    if torch_device.type == "cpu":
-        configure_cpu_threads()
     data = load_dataset(cfg.data.name, data_dir, cfg.data.normalize, seed=cfg.seed).to(torch_device).limit_train(cfg.data.train_limit)
     for line in (note, data.note):
         if line:

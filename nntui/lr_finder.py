@@ -20,7 +20,7 @@ import torch
 from nntui.data import Dataset
 from nntui.errors import NntuiError
 from nntui.presets import ScheduleConfig, TrainConfig
-from nntui.train import VariantRun
+from nntui.train import VariantRun, cpu_threads_for
 
 LR_FIND_FILE = "lr_find.json"
 DEFAULT_NUM_ITER = 300
@@ -171,6 +171,9 @@ def range_test(
     check_sweep_args(start_lr, end_lr, num_iter, smooth, diverge)
     lrs = exponential_lrs(start_lr, end_lr, num_iter)
     saved = _snapshot(run)
+    threads, previous_threads = cpu_threads_for([run]), torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)  # as the trainer does: small CPU steps run fastest on one thread
     losses: list[float] = []
     smoothed: list[float] = []
     stopped, reason = "completed", ""
@@ -205,6 +208,8 @@ def range_test(
                 progress(min(done, num_iter), num_iter)
     finally:
         _restore(run, saved)
+        if threads is not None:
+            torch.set_num_threads(previous_threads)
     lrs = lrs[: len(losses)]
     suggestions, base_lr, max_lr = suggest(lrs, smoothed)
     return LRFindResult(
