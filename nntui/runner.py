@@ -65,8 +65,14 @@ def resolve_device(name: str) -> tuple[torch.device, str | None]:
     raise NntuiError(f"--device {name!r}: choose auto, cpu or cuda")
 
 
-def apply_options(resolved: ResolvedPreset, options: RunOptions) -> dict:
-    """Per-variant configs with the CLI's shortcuts (--dataset, --epochs, ...) applied."""
+REGRESSION_DATASETS = {"noisy-line"}
+
+
+def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str] | None = None) -> dict:
+    """Per-variant configs with the CLI's shortcuts (--dataset, --epochs, ...) applied.
+
+    An image --dataset leaves the regression presets (noisy line) on their own data, with a note:
+    their lesson is about a 1-D curve fit, not about digits."""
     configs = dict(resolved.configs)
     if options.variants:
         unknown = [v for v in options.variants if v not in configs]
@@ -77,7 +83,12 @@ def apply_options(resolved: ResolvedPreset, options: RunOptions) -> dict:
     for name, cfg in configs.items():
         cfg = cfg.model_copy(deep=True)
         if options.dataset is not None:
-            cfg.data.name = options.dataset
+            if cfg.data.name in REGRESSION_DATASETS and options.dataset not in REGRESSION_DATASETS:
+                note = f"--dataset {options.dataset}: preset {resolved.name} is a {cfg.data.name} regression and keeps its own data"
+                if notes is not None and note not in notes:
+                    notes.append(note)
+            else:
+                cfg.data.name = options.dataset
         if options.epochs is not None:
             cfg.epochs = options.epochs
         if options.max_steps is not None:
@@ -97,7 +108,7 @@ class Run:
         self.state = RunState()
         self.listeners = list(listeners or [])
         self.notes: list[str] = []
-        self.configs = apply_options(resolved, options)
+        self.configs = apply_options(resolved, options, self.notes)
         self.device, device_note = resolve_device(options.device)
         if device_note:
             self.notes.append(device_note)

@@ -98,7 +98,7 @@ def _loss(v: VariantState | None) -> float:
     if v is None or v.status == "diverged":
         return math.inf
     loss = v.final_train_loss
-    return loss if loss is not None else math.inf
+    return loss if loss is not None else math.nan  # no data yet: neither good nor bad
 
 
 def _test_loss(v: VariantState | None) -> float:
@@ -108,8 +108,10 @@ def _test_loss(v: VariantState | None) -> float:
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
-    if x is None or not math.isfinite(x):
-        return "—" if x is None else "diverged"
+    if x is None or math.isnan(x):
+        return "—"
+    if math.isinf(x):
+        return "diverged"
     return f"{x:.{digits}g}"
 
 
