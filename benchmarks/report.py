@@ -40,7 +40,8 @@ def to_markdown(r: dict) -> str:
         cells = []
         for bs in bss:
             x = r["summary"][bs]["ratios"][name]
-            cells.append("pending" if x["value"] is None else f"{x['value']:.2f} {'✓' if x['holds'] else '✗'}")
+            paired = f" (paired {x['paired_median']:.2f})" if x.get("paired_median") is not None else ""
+            cells.append("pending" if x["value"] is None else f"{x['value']:.2f} {'✓' if x['holds'] else '✗'}{paired}")
         out.append(f"| {name} | ≥ {target} | " + " | ".join(cells) + " |")
     rss = r.get("rss")
     out.append("")

@@ -241,9 +241,11 @@ def summarise(raw: dict[str, dict[str, list[dict]]]) -> dict:
             num, den = name.split("/")
             if num in med and den in med and med[den] > 0:
                 value = med[num] / med[den]
-                ratios[name] = {"value": round(value, 3), "target": target, "holds": value >= target}
+                # the same ratio within each repetition (cases of one repetition ran back to back, under similar load)
+                paired = statistics.median(n["steps_per_second"] / d["steps_per_second"] for n, d in zip(cases[num], cases[den]))
+                ratios[name] = {"value": round(value, 3), "paired_median": round(paired, 3), "target": target, "holds": value >= target}
             else:
-                ratios[name] = {"value": None, "target": target, "holds": None}
+                ratios[name] = {"value": None, "paired_median": None, "target": target, "holds": None}
         out[bs] = {"median_steps_per_second": {c: round(v, 1) for c, v in med.items()},
                    "range_steps_per_second": {c: [round(min(r["steps_per_second"] for r in runs), 1), round(max(r["steps_per_second"] for r in runs), 1)] for c, runs in cases.items() if runs},
                    "ratios": ratios}
