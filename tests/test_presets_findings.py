@@ -63,7 +63,7 @@ def test_sigmoid_paralysis_numbers(summaries):
     assert two["train_loss"] < LN10 - 0.05 and two["test_accuracy"] > 0.5
     grads = [layer["grad_median"] for layer in three["layers"]]
     assert grads[-1] / grads[0] > 100  # first-layer gradients vanish
-    assert three["test_accuracy"] < 0.3 < two["test_accuracy"]
+    assert two["test_accuracy"] > three["test_accuracy"] + 0.25
 
 
 def test_bad_init_tanh_first_loss_and_saturation(summaries):
