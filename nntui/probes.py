@@ -102,6 +102,8 @@ class Probe:
         self._inputs: dict[int, torch.Tensor] = {}
         self._outputs: dict[int, torch.Tensor] = {}
         self._weights_before: list[torch.Tensor] = []
+        self._groups: list[dict[str, Any]] = []
+        self._step_lr: dict[int, float] = {}
         nan = torch.tensor(float("nan"))
         self._nan = nan
 
@@ -137,6 +139,9 @@ class Probe:
 
     def before_step(self) -> None:
         self._weights_before = [linear.weight.detach().clone() for linear in self.model.linears]
+        # The hyperparameters this step uses: a per-batch schedule moves the LR on right after it.
+        self._groups = param_groups(self.optimizer)
+        self._step_lr = {id(g): self._groups[i]["lr"] for i, g in enumerate(self.optimizer.param_groups)}
 
     def collect(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         """After optimizer.step(): (layer stats, param-group state, per-layer optimizer state)."""
@@ -168,7 +173,7 @@ class Probe:
         self._weights_before = []
         self._inputs.clear()
         self._outputs.clear()
-        return layers, param_groups(self.optimizer), opt_layers
+        return layers, self._groups or param_groups(self.optimizer), opt_layers
 
     def _activation_stats_batched(self, n: int, nan: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
         """_activation_stats for every layer; layers whose outputs share a shape are stacked and done at once."""
@@ -231,7 +236,8 @@ class Probe:
             step = float(state["step"]) if "step" in state else 1.0
             second = second / (1 - group["betas"][1] ** max(step, 1.0))
         denom = second.sqrt().add_(group.get("eps", 1e-10))
-        return [momentum_norm, exp_avg_norm, second.mean().sqrt(), (group["lr"] / denom).mean()]
+        lr = self._step_lr.get(id(group), group["lr"])
+        return [momentum_norm, exp_avg_norm, second.mean().sqrt(), (lr / denom).mean()]
 
 
 def param_groups(optimizer: torch.optim.Optimizer) -> list[dict[str, Any]]:

@@ -240,3 +240,13 @@ def test_preset_set_overrides_reach_the_config():
     for cfg in resolved.configs.values():
         assert cfg.optimizer.lr == 0.05 and cfg.model.activation == "tanh"
     assert resolved.configs["2 layers"].model.hidden == [100, 100]
+
+
+def test_recorded_lr_is_the_one_the_probed_step_used(tmp_path):
+    # warmup over 125 batches: step k (1-based) trains at lr * k / 125
+    body = '[variants.set]\n"schedule.name" = "warmup_cosine"\n"schedule.warmup_epochs" = 1.0\n"optimizer.lr" = 0.1\n'
+    summary = run_json(str(tiny_preset(tmp_path / "w.toml", body)), tmp_path / "runs")
+    events = RunLogReader(Path(summary["run_dir"])).read_all()
+    probed = {e.step: e.groups[0]["lr"] for e in events if e.type == "optimizer_state"}
+    assert probed[20] == pytest.approx(0.1 * 20 / 125)
+    assert probed[100] == pytest.approx(0.1 * 100 / 125)
