@@ -5,7 +5,6 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from nntui.lr_finder import resolve_auto_bounds
 from nntui.presets import ResolvedPreset
 from nntui.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.state import RunState, build_summary
-from nntui.train import Trainer, VariantRun
+from nntui.train import Trainer, VariantRun, requested_threads
 from nntui.verdicts import judge
 
 
@@ -36,18 +35,6 @@ class RunOptions:
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
     from_lr_find: Path | None = None  # lr_find.json whose cyclic bounds replace schedule base_lr/max_lr = "auto"
-
-
-def configure_cpu_threads() -> int:
-    """One intra-op thread by default: these small layers gain nothing from more, and lose badly to
-    thread contention when other processes share the cores. NNTUI_THREADS=N overrides."""
-    raw = os.environ.get("NNTUI_THREADS", "1")
-    try:
-        threads = max(1, int(raw))
-    except ValueError:
-        raise NntuiError(f"NNTUI_THREADS={raw!r}: expected a positive whole number") from None
-    torch.set_num_threads(threads)
-    return threads
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
@@ -112,8 +99,7 @@ class Run:
         self.device, device_note = resolve_device(options.device)
         if device_note:
             self.notes.append(device_note)
-        if self.device.type == "cpu":
-            configure_cpu_threads()
+        requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
         self.datasets = self._load_data()
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from nntui import events as ev
 from nntui.checkpoints import save_checkpoint
 from nntui.data import Dataset
+from nntui.errors import NntuiError
 from nntui.models import MLP
 from nntui.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
 from nntui.presets import TrainConfig
@@ -244,14 +245,30 @@ class VariantRun:
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
 
 
+def requested_threads() -> int | None:
+    """NNTUI_THREADS=N, checked; None when unset."""
+    raw = os.environ.get("NNTUI_THREADS", "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise NntuiError(f"NNTUI_THREADS={raw!r}: expected a positive whole number of CPU threads, e.g. NNTUI_THREADS=2")
+    return int(raw)
+
+
 def cpu_threads_for(runs: list[VariantRun]) -> int | None:
-    """1 intra-op thread for small CPU steps, None to keep torch's setting (GPU, big steps, OMP_NUM_THREADS set).
+    """CPU intra-op threads for training: NNTUI_THREADS if set, else 1 for small steps; None keeps
+    torch's setting (GPU, big steps, or OMP_NUM_THREADS set).
 
     On ~1 ms steps OpenMP's fork/join costs more than it saves, and its spin-waiting threads collapse
     throughput (10x and worse, measured) when the cores are shared with the dashboard, DataLoader
     workers or other jobs.
     """
-    if os.environ.get("OMP_NUM_THREADS") or not runs or any(r.device.type != "cpu" for r in runs):
+    if not runs or any(r.device.type != "cpu" for r in runs):
+        return None
+    requested = requested_threads()
+    if requested is not None:
+        return requested
+    if os.environ.get("OMP_NUM_THREADS"):
         return None
     macs = max(r.batch_size * sum(m.in_features * m.out_features for m in r.model.linears) for r in runs)
     return 1 if macs <= SMALL_STEP_MACS else None

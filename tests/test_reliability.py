@@ -241,3 +241,9 @@ def test_loader_raises_only_its_own_error(config, expect, sets, name):
         resolve_preset(data, "fuzz", sets)
     except NntuiError as exc:
         assert str(exc) and "\n" not in str(exc)
+
+
+def test_bad_thread_count_is_bad_input(tmp_path, out_dir, monkeypatch):
+    monkeypatch.setenv("NNTUI_THREADS", "many")
+    assert_clean_error(invoke("run", str(tiny_preset(tmp_path / "t.toml")), "--out", str(out_dir)), "NNTUI_THREADS")
+    assert not out_dir.exists()
