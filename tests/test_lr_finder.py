@@ -22,13 +22,7 @@ from nntui.train import VariantRun, evaluate
 CPU = torch.device("cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models run fastest on one thread, and a busy 2-core machine does not slow them down."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 CHANCE = math.log(4)  # cross-entropy of a uniform guess over 4 classes
 # Measured by training at fixed LRs (see test_known_good_range_is_real): LRs that learn without blowing up.
 GOOD_RANGE = {"sgd": (0.01, 1.0), "adam": (1e-3, 0.3)}

@@ -20,12 +20,7 @@ from nntui.train import evaluate
 STEPS_PER_EPOCH = 8  # 256 training examples, batch 32
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run_preset(tmp_path, config: dict, variants: list[dict] | None = None, **options) -> tuple[dict, list[ev.Event], object]:
