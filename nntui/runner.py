@@ -5,6 +5,7 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -104,7 +105,12 @@ class Run:
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)
         # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
-        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+        try:
+            self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+        except BaseException:
+            self.log.close()
+            shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
+            raise
         self.notes.extend(lr_notes)
         self._emit_lock = threading.Lock()
         self.runs = [

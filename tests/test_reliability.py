@@ -247,3 +247,9 @@ def test_bad_thread_count_is_bad_input(tmp_path, out_dir, monkeypatch):
     monkeypatch.setenv("NNTUI_THREADS", "many")
     assert_clean_error(invoke("run", str(tiny_preset(tmp_path / "t.toml")), "--out", str(out_dir)), "NNTUI_THREADS")
     assert not out_dir.exists()
+
+
+def test_missing_lr_find_file_leaves_no_run_behind(tmp_path, out_dir):
+    result = invoke("run", "cyclic-lr", "--from-lr-find", str(tmp_path / "nope.json"), "--out", str(out_dir))
+    assert_clean_error(result, "--from-lr-find", "lr_find.json")
+    assert not list(out_dir.glob("*"))
