@@ -31,9 +31,10 @@ from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
 
-REFRESH_HZ = 4  # the timer: header and data checks
-PLOT_DUTY = 0.05  # plots redraw at most this share of the time: the UI thread shares the GIL with training
-MIN_PLOT_INTERVAL = 0.5  # seconds between plot redraws while data streams in (≤ 2 Hz)
+REFRESH_HZ = 2  # the timer: header and data checks
+PLOT_DUTY = 0.03  # plots redraw at most this share of the time: the UI thread shares the GIL with training
+MIN_PLOT_INTERVAL = 1.0  # seconds between plot redraws while data streams in (≤ 1 Hz)
+GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
 GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
 FINISHED = ("completed", "diverged", "interrupted")
@@ -100,11 +101,19 @@ class Dashboard(App[None]):
         self.query_one("#gradients").border_subtitle = "h: history"
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
-        if self.live_run is not None and self.live_run.thread is None:
-            self.live_run.start()
+        if self.live_run is not None:
+            # Training releases the GIL in every torch op and must win it back quickly each time.
+            self._switch_interval = sys.getswitchinterval()
+            sys.setswitchinterval(GIL_SWITCH_S)
+            if self.live_run.thread is None:
+                self.live_run.start()
         if self.reader is not None:
             self.follow_log()
         self.tick()
+
+    def on_unmount(self) -> None:
+        if getattr(self, "_switch_interval", None) is not None:
+            sys.setswitchinterval(self._switch_interval)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_layout(event.size)
