@@ -19,7 +19,8 @@ def to_markdown(r: dict) -> str:
         f"Measured {r['started_at']} with `{r['command'].strip()}`",
         "",
         f"Machine: {m['cpu']}, {m['cpu_cores']} cores, {m['memory_gib']} GiB, {m['platform']}; Python {m['python']}, torch {m['torch']}, "
-        f"device {m['device']}; intra-op threads per batch size {r['settings'].get('intraop_threads')}; "
+        f"device {m['device']}; nntui's intra-op threads per batch size {r['settings'].get('intraop_threads')}; "
+        f"lecture loop (b) with {r['settings'].get('lecture_loop_settings', 'nntui settings')}; "
         f"load average before/after {r.get('load_average_before')} / {r.get('load_average_after')}.",
         "",
         "| case | what | " + " | ".join(f"bs {bs}: steps/s median (min–max)" for bs in bss) + " |",

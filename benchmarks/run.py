@@ -210,7 +210,10 @@ def nntui_settings(batch_size: int, device: torch.device):
 
 
 def run_case(case: str, batch_size: int, args, device: torch.device, data, lecture_data) -> dict:
-    with nntui_settings(batch_size, device) if case in "ab" else nullcontext():
+    # b is the lecture's loop as students run it, so it keeps torch's own process settings;
+    # --lecture-tuned gives it nntui's (1 thread, denormals flushed) instead.
+    tuned = "ab" if args.lecture_tuned else "a"
+    with nntui_settings(batch_size, device) if case in tuned else nullcontext():
         return _run_case(case, batch_size, args, device, data, lecture_data)
 
 
@@ -306,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rss-batch-size", type=int, default=32)
     p.add_argument("--no-lr-find", action="store_true", help="skip timing `nntui lr-find`")
     p.add_argument("--lr-find-args", default="", help="extra arguments for `nntui lr-find` (space separated)")
+    p.add_argument("--lecture-tuned", action="store_true", help="run the lecture loop (b) with nntui's thread and denormal settings too")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads for every case (default: torch's own choice)")
     p.add_argument("--sync-debug", action="store_true", help="CUDA: torch.cuda.set_sync_debug_mode('warn') around the a/c/d hot loops")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 repetition, 0.3 s windows, 20 warm-up steps, no tiling, short RSS run, no lr-find")
@@ -353,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
                      "lecture_train_images": lecture_data.train_size if lecture_data else None, "lecture_workers": args.lecture_workers,
                      "nntui_preset": f"{nntui_cases.PRESET} / {nntui_cases.VARIANT}",
                      "intraop_threads": {str(bs): policy_threads(bs, device) or torch.get_num_threads() for bs in batch_sizes},
-                     "flush_denormal": "on while training, in every case (nntui's trainer setting)"},
+                     "lecture_loop_settings": "nntui's (tuned)" if args.lecture_tuned else f"torch's defaults ({torch.get_num_threads()} threads, no denormal flush)",
+                     "flush_denormal": "on while training in a, c, d, e (nntui's trainer setting)" + (" and b" if args.lecture_tuned else "")},
         "cases": {c: CASES[c] for c in cases},
     }
     raw: dict[str, dict[str, list[dict]]] = {str(bs): {c: [] for c in cases} for bs in batch_sizes}
