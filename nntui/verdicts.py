@@ -260,17 +260,22 @@ def bad_init(state: RunState, e: dict[str, Any]) -> Judgement:
     return out, (ok, text + (" — bad initialisation reproduced" if ok else " — not reproduced"))
 
 
+def _loss_lines(state: RunState, names: list[str], with_gap: bool = False) -> dict[str, tuple[bool | None, str]]:
+    """Per-variant lines with train and test loss (and their gap), no judgement yet."""
+    out = {}
+    for name in names:
+        v = _v(state, name)
+        if v is not None:
+            gap = f", gap {_fmt(_test_loss(v) - _loss(v))}" if with_gap else ""
+            out[name] = (None, f"{name}: train loss {_fmt(_loss(v))}, test loss {_fmt(_test_loss(v))}{gap}{_final_acc(v)}")
+    return out
+
+
 @kind("generalisation")
 def generalisation(state: RunState, e: dict[str, Any]) -> Judgement:
     """`with` ends with a lower test loss than `without` (and a smaller train-test gap)."""
     w, wo = e["with"], e["without"]
-    out = {}
-    for name in (w, wo):
-        v = _v(state, name)
-        if v is None:
-            continue
-        gap = _test_loss(v) - _loss(v)
-        out[name] = (None, f"{name}: train loss {_fmt(_loss(v))}, test loss {_fmt(_test_loss(v))}, gap {_fmt(gap)}{_final_acc(v)}")
+    out = _loss_lines(state, [w, wo], with_gap=True)
     if not _ready(state, [w, wo], e.get("ready", 0.5)):
         return out, (None, "too early: overfitting shows up later in training")
     ok = _test_loss(_v(state, wo)) > _test_loss(_v(state, w))
@@ -282,11 +287,7 @@ def generalisation(state: RunState, e: dict[str, Any]) -> Judgement:
 def no_gain(state: RunState, e: dict[str, Any]) -> Judgement:
     """The lecture's dropout-on-MNIST result: `with` trains slower and its test loss is no better than `without`'s."""
     w, wo = e["with"], e["without"]
-    out = {}
-    for name in (w, wo):
-        v = _v(state, name)
-        if v is not None:
-            out[name] = (None, f"{name}: train loss {_fmt(_loss(v))}, test loss {_fmt(_test_loss(v))}{_final_acc(v)}")
+    out = _loss_lines(state, [w, wo])
     if not _ready(state, [w, wo], e.get("ready", 0.9)):
         return out, (None, "too early to compare")
     vw, vwo = _v(state, w), _v(state, wo)
