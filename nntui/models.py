@@ -46,10 +46,32 @@ class MLP(nn.Module):
         self.acts.append(None)
         self.layers = nn.Sequential(*blocks)
         self.layer_names = [f"fc{i + 1}" for i in range(len(self.linears))]
+        self._capture: tuple[list, list] | None = None
         init_weights(self, cfg)
 
+    def start_capture(self) -> None:
+        """Keep each Linear's input and each activation's output during the next forward passes."""
+        n = len(self.linears)
+        self._capture = ([None] * n, [None] * n)
+
+    def stop_capture(self) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
+        """(inputs, activation outputs) per Linear layer, as captured since start_capture."""
+        captured, self._capture = self._capture, None
+        return captured if captured is not None else ([], [])
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.layers(x)
+        if self._capture is None:
+            return self.layers(x)
+        # Capturing here instead of with module hooks: hooks put every module call on torch's slow path.
+        inputs, outputs = self._capture
+        for i, block in enumerate(self.layers):
+            for module in block if isinstance(block, nn.Sequential) else (block,):
+                if module is self.linears[i]:
+                    inputs[i] = x.detach()
+                x = module(x)
+                if module is self.acts[i]:
+                    outputs[i] = x.detach()
+        return x
 
 
 def _gain(cfg: ModelConfig) -> float:

@@ -23,7 +23,7 @@ from nntui.errors import NntuiError
 from nntui.models import MLP
 from nntui.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
 from nntui.presets import TrainConfig
-from nntui.probes import Probe
+from nntui.probes import Probe, ProbeRecord
 
 BLOCK_STEPS = 50  # steps between loss read-backs (and between switches to the next variant)
 PREDICTION_POINTS = 100
@@ -147,7 +147,7 @@ class VariantRun:
         lr = self.current_lr()
         started = time.perf_counter()
         done = 0
-        probed: list[int] = []
+        records: list[ProbeRecord] = []
         for slot in range(n):
             if stop.is_set():
                 break
@@ -155,14 +155,12 @@ class VariantRun:
             probe = step == 1 or step % cfg.probe_every == 0
             self._train_step(slot, probe)
             if probe:
-                probed.append(step)
-                layers, groups, opt_layers = self.probe.collect()
-                emit(ev.LayerStats(self.name, step, layers))
-                emit(ev.OptimizerState(self.name, step, groups, opt_layers))
+                records.append(self.probe.collect(step))
             done += 1
         if done == 0:
             return
         losses = self.loss_buffer[:done].tolist()  # the block's one loss read-back
+        probed = self.probe.read(records)  # and its one read-back of probe statistics
         self.elapsed += time.perf_counter() - started
         bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
         if bad is not None:
@@ -170,6 +168,10 @@ class VariantRun:
             self.status = "diverged"
             self.reason = f"loss became {'nan' if math.isnan(self.loss_buffer[bad].item()) else 'inf'} at step {first + bad}"
             self.step = first + bad
+        for step, layers, groups, opt_layers in probed:
+            if step <= self.step:  # nothing past a divergence
+                emit(ev.LayerStats(self.name, step, layers))
+                emit(ev.OptimizerState(self.name, step, groups, opt_layers))
         if losses:
             emit(ev.Steps(self.name, first, losses, lr, self.epoch, self.elapsed))
         if self.status == "diverged":

@@ -160,7 +160,7 @@ def test_probe_statistics_match_a_direct_computation():
     before = model.linears[0].weight.detach().clone()
     probe.before_step()
     opt.step()
-    layers, groups, opt_layers = probe.collect()
+    [(step, layers, groups, opt_layers)] = probe.read([probe.collect(1)])
     fc1 = layers[0]
     assert fc1["grad"][2] == pytest.approx(grad.median().item(), rel=1e-4) or fc1["grad"][2] == pytest.approx(torch.quantile(grad, 0.5).item(), rel=1e-4)
     assert fc1["grad"][4] == pytest.approx(grad.max().item(), rel=1e-5)
