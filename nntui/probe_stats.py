@@ -1,7 +1,7 @@
-"""The statistics a probe records, in two halves: reductions over the big tensors, run on the device
-through a probe_backends ops object (batched across layers: one sort for every five-number summary,
-one pass over stacked activations), and the little arithmetic that finishes them on the host (a few
-numbers per layer) after one read-back.
+"""The statistics a probe records, in two halves: reductions over the big tensors, run through an ops
+object (TorchOps on a GPU, NumpyOps on a CPU; batched across layers: one sort for every five-number
+summary, one pass over stacked activations), and the little arithmetic that finishes them on the host
+(a few numbers per layer) after one read-back. Imports no torch: the CPU probe worker runs it too.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
+import numpy as np
 
 QUARTILES = (0.25, 0.5, 0.75)
 QUANTILE_SAMPLE = 512  # quartiles of bigger tensors come from a fixed sample of this many elements; min and max stay exact
@@ -43,9 +43,9 @@ class ProbeLayout:
 # -- device side
 
 
-def sample_positions(n: int) -> torch.Tensor:
+def sample_positions(n: int) -> np.ndarray:
     """The same QUANTILE_SAMPLE positions of an n-element tensor at every probe (seeded, sorted)."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(n))[:QUANTILE_SAMPLE].sort().values
+    return np.sort(np.random.default_rng(n).permutation(n)[:QUANTILE_SAMPLE])
 
 
 @functools.lru_cache(maxsize=64)
@@ -102,6 +102,22 @@ def activation_parts(ops, stacked, activation: str):
         saturated = ops.count(distance >= threshold, (1, 2))
         dead = ops.count(ops.amin(distance, 1) >= threshold, 1)
     return ops.concat([total, norm, saturated, dead])
+
+
+def reduce_step(ops, layout: ProbeLayout, state_norms: list, grads: list, updates: list, inputs: list, outputs: list):
+    """Every reduction of a probed step after the mutable state's (state_norms: weight and optimizer-state
+    norms, second-moment sums), as one flat vector in ProbeLayout's order; fills in the layout's sample
+    sizes and activation groups. outputs: per layer its activation's output, or None."""
+    ends, around_quartiles, layout.quantile_sizes = five_number_parts(ops, grads, inputs)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, out in enumerate(outputs):
+        if out is not None and out.ndim == 2 and out.shape[0] > 0:
+            groups.setdefault(tuple(out.shape), []).append(i)
+    act_parts = []
+    for shape, members in groups.items():  # layers whose outputs share a shape: one pass for all of them
+        act_parts.append(activation_parts(ops, ops.stack([outputs[i] for i in members]), layout.activation))
+        layout.act_groups.append((members, shape[0], shape[1]))
+    return ops.concat([ops.scalars([*state_norms, *ops.norms(grads + updates), *ends]), around_quartiles, *act_parts])
 
 
 # -- host side

@@ -16,7 +16,7 @@ import torch
 
 from nntui.models import MLP
 from nntui.probe_backends import ops_for
-from nntui.probe_stats import LAYER_FIELDS, OPT_FIELDS, ProbeLayout, activation_parts, decode, five_number_parts
+from nntui.probe_stats import LAYER_FIELDS, OPT_FIELDS, ProbeLayout, decode, reduce_step
 
 __all__ = ["LAYER_FIELDS", "Probe", "ProbeRecord", "param_groups"]
 
@@ -81,37 +81,24 @@ class Probe:
         params = [linear.weight for linear in self.model.linears]
         n = len(params)
         grads = [ops.array(w.grad if w.grad is not None else torch.full_like(w, math.nan)) for w in params]
+        states = [self.optimizer.state.get(p) or {} for p in params]
+        opt_tensors, opt_slots = _momentum_tensors(states)
+        second, v_hats, steps = self._second_moments(ops, params, states)
+        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.sums_of(steps)]
+        inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
+        inputs += [ops.nan()] * (n - len(inputs))
+        outputs = [ops.array(x) if x is not None else None for x in self._outputs[:n]]
+        outputs += [None] * (n - len(outputs))
         if self._have_before:
             ops.sub_(self._before, weights)  # the snapshot becomes minus the update (the sign does not matter)
             updates = self._before
         else:
             updates = [ops.array(torch.zeros_like(w)) for w in params]
-        states = [self.optimizer.state.get(p) or {} for p in params]
-        opt_tensors, opt_slots = _momentum_tensors(states)
-        second, v_hats, steps = self._second_moments(ops, params, states)
-        norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.sums_of(steps),
-                 *ops.norms(grads + updates)]
-        inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
-        inputs += [ops.nan()] * (n - len(inputs))
-        ends, around_quartiles, sizes = five_number_parts(ops, grads, inputs)
-        layout = ProbeLayout(n, opt_slots, second, sizes, [], self.model.activation_name)
-        values = ops.concat([ops.scalars(norms + ends), around_quartiles, *self._activation_parts(ops, n, layout)])
+        layout = ProbeLayout(n, opt_slots, second, activation=self.model.activation_name)
+        values = reduce_step(ops, layout, state_norms, grads, updates, inputs, outputs)
         self._have_before = False
         self._inputs, self._outputs = [], []
         return ProbeRecord(step, self._groups or param_groups(self.optimizer), layout, values)
-
-    def _activation_parts(self, ops, n: int, layout: ProbeLayout) -> list:
-        """activation_parts per group of layers whose outputs share a shape (stacked: one pass for all of them)."""
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, out in enumerate(self._outputs[:n]):
-            if out is not None and out.dim() == 2 and out.shape[0] > 0:
-                groups.setdefault(tuple(out.shape), []).append(i)
-        parts = []
-        for shape, members in groups.items():
-            stacked = ops.stack([ops.array(self._outputs[i]) for i in members])
-            parts.append(activation_parts(ops, stacked, layout.activation))
-            layout.act_groups.append((members, shape[0], shape[1]))
-        return parts
 
     def _second_moments(self, ops, params: list[torch.Tensor], states: list[dict]) -> tuple[list[tuple[int, int]], list, list]:
         """Per layer whose optimizer keeps a second moment v: (layer, elements), v (bias-corrected for Adam)
