@@ -64,6 +64,8 @@ class RunStarted(Event):
     variants: list[dict[str, Any]]  # VariantInfo as dicts
     started_at: float
     notes: list[str] = field(default_factory=list)
+    pid: int = 0  # the writing process, so `nntui watch` on the same host can tell a crashed writer from a slow one
+    host: str = ""
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -50,6 +51,19 @@ def write_json_atomic(path: Path, data: Any) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def writer_gone(pid: int, host: str) -> bool:
+    """True when the process that wrote a run log ran on this host and no longer exists."""
+    if pid <= 0 or host != socket.gethostname():
+        return False  # unknown writer, or another machine: only silence can tell
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # exists, owned by someone else
+    return False
 
 
 class RunLog:

@@ -5,7 +5,9 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 
 from __future__ import annotations
 
+import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -163,6 +165,7 @@ class Run:
             preset=preset.name, title=preset.title, lesson=preset.lesson.strip(), dataset=self.dataset_name,
             device=str(self.device), task="regression" if tasks == {"regression"} else "classification",
             run_dir=str(self.run_dir), variants=[r.info() for r in self.runs], started_at=time.time(), notes=list(self.notes),
+            pid=os.getpid(), host=socket.gethostname(),
         )
 
     def execute(self) -> dict:

@@ -130,6 +130,7 @@ class RunState:
         self.finding_reproduced: bool | None = None
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
         self.summary: dict[str, Any] = {}
+        self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
 
     def apply(self, event: ev.Event) -> None:
         with self.lock:
@@ -146,6 +147,7 @@ class RunState:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
         self.dataset, self.device, self.task, self.run_dir = e.dataset, e.device, e.task, e.run_dir
         self.notes = list(e.notes)
+        self.writer_pid, self.writer_host = e.pid, e.host
         self.status = "running"
         for info in e.variants:
             known = {k: info[k] for k in ("description", "layers", "steps_per_epoch", "total_steps", "epochs", "config") if k in info}

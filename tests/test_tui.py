@@ -202,6 +202,30 @@ async def test_watch_follows_a_log_while_it_is_written(tmp_path):
         await pilot.press("q")
 
 
+@sync
+async def test_watch_says_when_the_writer_died_without_finishing(tmp_path):
+    import socket
+    import subprocess
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()  # its pid now names no process
+    lines = (TINY_RUN / EVENTS_FILE).read_text().splitlines(keepends=True)
+    start = json.loads(lines[0])
+    assert start["type"] == "run_started"
+    start.update(pid=dead.pid, host=socket.gethostname())
+    cut = next(i for i, line in enumerate(lines) if '"type":"eval"' in line) + 1
+    run_dir = tmp_path / "crashed"
+    run_dir.mkdir()
+    (run_dir / EVENTS_FILE).write_text(json.dumps(start) + "\n" + "".join(lines[1:cut]))
+
+    app = make_app(run_dir=run_dir)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: "STOPPED" in screen_text(app, "#header"), "the stopped badge")
+        assert "writer gone" in screen_text(app, "#header")
+        assert any("crashed or was killed" in a.message for a in app.state.alerts)
+        await pilot.press("q")
+
+
 def test_watch_on_a_bad_directory_exits_2(tmp_path):
     from typer.testing import CliRunner
 

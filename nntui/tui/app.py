@@ -19,7 +19,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
-from nntui.runlog import RunLogReader
+from nntui import events as ev
+from nntui.runlog import RunLogReader, writer_gone
 from nntui.state import RunState
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.widgets.activations import ActivationsPanel
@@ -38,6 +39,7 @@ GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Py
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
 GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
 FINISHED = ("completed", "diverged", "interrupted")
+STALE_S = 30  # watch mode: this long without new events is worth saying
 
 PANELS = [
     ("loss", "Loss", LossPanel),
@@ -82,6 +84,8 @@ class Dashboard(App[None]):
         self._drawn: dict[str, int] = {}  # panel -> snapshot version drawn
         self._next_plot_time = 0.0
         self._frame_started: float | None = None
+        self._last_event_at = time.monotonic()  # watch mode: when the log last grew
+        self.writer_note = ""  # watch mode: why the run seems to have stopped, if it does
 
     # -- layout
 
@@ -162,6 +166,8 @@ class Dashboard(App[None]):
         for batch in self.reader.follow(poll=0.2, stop=lambda: worker.is_cancelled):
             for event in batch:
                 self.state.apply(event)
+            if batch:
+                self._last_event_at = time.monotonic()
 
     def tick(self) -> None:
         if self.live_run is not None and self.live_run.error is not None:
@@ -170,10 +176,27 @@ class Dashboard(App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
+        if self.reader is not None:
+            note = self._watch_note()
+            changed = changed or note != self.writer_note
+            self.writer_note = note
         stale = any(self._drawn.get(key) != self.snapshot.version for key in self.visible_panels())
         due = stale and (self.snapshot.status in FINISHED or time.monotonic() >= self._next_plot_time)
         if changed or due:
             self.redraw(panels=due)
+
+    def _watch_note(self) -> str:
+        """What to say when a followed log stops growing before its run_finished."""
+        if self.snapshot.status in FINISHED or self.snapshot.status == "waiting":
+            return ""
+        if writer_gone(self.state.writer_pid, self.state.writer_host):
+            if not self.writer_note.startswith("writer"):
+                message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
+                           "it crashed or was killed; the dashboard shows everything it wrote")
+                self.state.apply(ev.Alert(None, 0, "error", message))
+            return "writer gone"
+        idle = time.monotonic() - self._last_event_at
+        return f"no new events for {idle:.0f} s" if idle >= STALE_S else ""
 
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
@@ -186,7 +209,7 @@ class Dashboard(App[None]):
             self._drawn.clear()
         snap = self.snapshot
         with self.batch_update():
-            self.query_one(StatusHeader).update_view(snap, self.view, paused=self.paused, mode=self.mode)
+            self.query_one(StatusHeader).update_view(snap, self.view, paused=self.paused, mode=self.mode, note=self.writer_note)
             if not panels:
                 return
             self.panel_snapshot = snap

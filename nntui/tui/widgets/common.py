@@ -13,6 +13,7 @@ PALETTE = ["cyan", "orange", "magenta", "green", "yellow", "blue", "red", "white
 STATUS_STYLE = {
     "running": "bold green", "paused": "bold yellow", "diverged": "bold red", "done": "bold cyan",
     "completed": "cyan", "interrupted": "bold yellow", "pending": "dim", "waiting": "dim", "starting": "dim",
+    "stopped": "bold red",
 }
 MISSING = "—"
 

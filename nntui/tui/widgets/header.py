@@ -18,8 +18,8 @@ def status_word(snap: Snapshot, paused: bool) -> str:
 
 
 class StatusHeader(Static):
-    def update_view(self, snap: Snapshot, view: ViewOptions, *, paused: bool, mode: str) -> None:
-        word = status_word(snap, paused)
+    def update_view(self, snap: Snapshot, view: ViewOptions, *, paused: bool, mode: str, note: str = "") -> None:
+        word = "stopped" if note.startswith("writer") else status_word(snap, paused)
         top = Text.assemble(
             ("nntui ", "bold"), (snap.preset or "…", "bold cyan"),
             f" · {snap.dataset or '…'} · {snap.device or '…'}",
@@ -38,8 +38,10 @@ class StatusHeader(Static):
                 "▶ ", (v.name, name_style), f" ({index + 1}/{len(snap.variants)})",
                 f" · epoch {v.epoch:.1f}/{v.epochs} · step {v.step}/{v.total_steps}",
                 f" · {rate:.0f}" if rate >= 100 else f" · {rate:.1f}", " steps/s",
-                f" · ETA {fmt_duration(v.eta_seconds)}",
+                "" if word == "stopped" else f" · ETA {fmt_duration(v.eta_seconds)}",
             )
             if v.status not in ("running", "pending", "completed"):
                 bottom.append(f" · {v.status}", style=STATUS_STYLE.get(v.status, ""))
+        if note:
+            bottom.append(f" · {note}", style="bold red" if word == "stopped" else "yellow")
         self.update(Text("\n").join([top, bottom]), layout=False)  # fixed height: no relayout
