@@ -75,7 +75,13 @@ def judge(state: RunState, expect: dict[str, Any]) -> Judgement:
     if not expect or expect.get("kind") not in KINDS:
         return {}, (None, "")
     with state.lock:
-        return KINDS[expect["kind"]](state, expect)
+        verdicts, (ok, text) = KINDS[expect["kind"]](state, expect)
+        if any(v.status in ("running", "pending") for v in state.variants.values()):
+            # Mid-run a negative only means "not yet": the lecture's effects take the whole run to show.
+            verdicts = {name: (None if r is False else r, t) for name, (r, t) in verdicts.items()}
+            if ok is False:
+                ok, text = None, f"so far, {text}"
+        return verdicts, (ok, text)
 
 
 # ---------------------------------------------------------------- helpers

@@ -103,3 +103,18 @@ def test_optimizers_plain_sgd_slowest(summaries):
     s = summaries("optimizers")
     sgd = variant(s, "SGD")["train_loss"]
     assert all(v["train_loss"] < sgd for v in s["variants"] if v["name"] != "SGD")
+
+
+def test_a_negative_verdict_mid_run_is_provisional_and_the_final_one_is_not(tmp_path):
+    # 1,000 steps are too few for the 2-layer net to learn: the finding ends "not reproduced",
+    # but while the run goes on the dashboard must say "so far", not a final ✗.
+    summary = run_json("sigmoid-paralysis", tmp_path, "--dataset", "mnist-5k", "--max-steps", "1000")
+    assert summary["reproduced"] is False
+    events = [json.loads(line) for line in open(f"{summary['run_dir']}/events.jsonl")]
+    finished_at = next(i for i, e in enumerate(events) if e["type"] == "variant_finished")
+    mid_run = [e for e in events[:finished_at] if e["type"] == "verdict"]
+    assert mid_run, "verdicts are emitted while the run goes on"
+    assert all(e["reproduced"] is not False for e in mid_run)
+    assert any(e["variant"] is None and e["text"].startswith("so far, ") for e in mid_run)
+    final = [e for e in events if e["type"] == "verdict" and e["variant"] is None][-1]
+    assert final["reproduced"] is False and not final["text"].startswith("so far")
