@@ -23,7 +23,7 @@ from nntui.lr_finder import resolve_auto_bounds
 from nntui.presets import ResolvedPreset
 from nntui.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.state import RunState, build_summary
-from nntui.train import Trainer, VariantRun, requested_threads
+from nntui.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
 
 
@@ -104,6 +104,8 @@ class Run:
             self.notes.append(device_note)
         requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
         self.datasets = self._load_data()
+        for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
+            batch_size_for(cfg, len(self.datasets[name].x_train), name)
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)
         # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)

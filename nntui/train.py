@@ -62,6 +62,14 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str
     return loss, (acc if task == "classification" else None)
 
 
+def batch_size_for(cfg: TrainConfig, n_train: int, variant: str) -> int:
+    """The batch size a variant trains with (checked: BatchNorm needs two examples per batch)."""
+    size = n_train if cfg.batch_size == "full" else min(cfg.batch_size, n_train)
+    if cfg.model.batchnorm != "none" and size < 2:
+        raise NntuiError(f"variant {variant!r}: batch_size {cfg.batch_size} with BatchNorm; batch norm needs at least 2 examples per batch, set batch_size to 2 or more")
+    return size
+
+
 class VariantRun:
     """One variant's model, optimizer, schedule and position in its data stream."""
 
@@ -72,8 +80,10 @@ class VariantRun:
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         n_train = len(data.x_train)
-        self.batch_size = n_train if cfg.batch_size == "full" else min(cfg.batch_size, n_train)
+        self.batch_size = batch_size_for(cfg, n_train, name)
         self.steps_per_epoch = math.ceil(n_train / self.batch_size)
+        if cfg.model.batchnorm != "none" and n_train % self.batch_size == 1:
+            self.steps_per_epoch -= 1  # a last batch of one example cannot be batch-normalised: it sits that epoch out
         self.total_steps = cfg.epochs * self.steps_per_epoch
         if cfg.max_steps is not None:
             self.total_steps = min(self.total_steps, cfg.max_steps)

@@ -253,3 +253,17 @@ def test_missing_lr_find_file_leaves_no_run_behind(tmp_path, out_dir):
     result = invoke("run", "cyclic-lr", "--from-lr-find", str(tmp_path / "nope.json"), "--out", str(out_dir))
     assert_clean_error(result, "--from-lr-find", "lr_find.json")
     assert not list(out_dir.glob("*"))
+
+
+def test_batchnorm_with_single_example_batches_is_bad_input(out_dir):
+    result = invoke("run", "batchnorm", "--set", "batch_size=1", "--out", str(out_dir))
+    assert_clean_error(result, "batch_size 1", "BatchNorm", "batch_size to 2 or more")
+    assert not out_dir.exists()
+
+
+def test_batchnorm_skips_a_last_batch_of_one(out_dir):
+    # 4,000 digits in batches of 3 leave one over each epoch: BatchNorm cannot train on it, so it sits out.
+    summary = run_json("batchnorm", out_dir, "--set", "batch_size=3", "--max-steps", "1400", "--variant", "BN lr 1e-2")
+    assert summary["status"] == "completed"
+    [v] = summary["variants"]
+    assert v["steps"] == 1400 and v["epochs"] == pytest.approx(1400 / 1333, abs=1e-3)
