@@ -264,7 +264,7 @@ def resolve_preset(data: dict[str, Any], where: str, overrides: list[str] | tupl
             apply_override(data, key, value, f"{where}: variant {variant.name!r}")
         for key, value in parsed:
             apply_override(data, key, value, f"--set {key}")
-        label = f"--set" if parsed else f"{where}: variant {variant.name!r}"
+        label = "--set" if parsed else f"{where}: variant {variant.name!r}"
         configs[variant.name] = validate_config(data, label)
     from nntui.verdicts import check_expectation  # verdict kinds live with the verdicts
 

@@ -9,7 +9,6 @@ import shutil
 import time
 from pathlib import Path
 
-import pytest
 from textual.geometry import Region
 
 from nntui.presets import load_preset
