@@ -2,6 +2,7 @@
 
     python -m benchmarks.probe_cost                 # batch 32, 4 s
     python -m benchmarks.probe_cost --batch-size 256 --seconds 6
+    python -m benchmarks.probe_cost --probe-every 10   # the cost of a finer probe interval
 
 Prints milliseconds per training step spent in each part (the timers add a few microseconds per call),
 next to the same run without probes, so the difference is the probes' whole cost, cache effects included.
@@ -57,8 +58,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--probe-every", type=int, default=1)
     args = parser.parse_args()
-    for probe_every, what in ((1, "probes every step"), (1_000_000, "no probes after step 1")):
+    for probe_every, what in ((args.probe_every, f"probes every {args.probe_every} steps"), (1_000_000, "no probes after step 1")):
         speed, parts = timed(args.seconds, args.batch_size, probe_every)
         print(f"batch {args.batch_size}, {what}: {speed:.0f} steps/s ({1e3 / speed:.3f} ms per step, timers included)")
         for label, ms in parts.items():
