@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from nntui import events as ev
+from nntui.record import events as ev
 from nntui.presets import load_preset
 from nntui.runner import Run, RunOptions, prepare_run
 
@@ -72,15 +72,8 @@ def nntui_loop(batch_size: int, device: str, seconds: float, warmup: int, probe_
 
 
 def dashboard_available() -> str | None:
-    """What (e) can attach: None when nntui.tui.app has no app factory yet."""
-    try:
-        from nntui.tui import app as tui_app
-    except ImportError:
-        return None
-    for name in ("make_app", "create_app", "make_dashboard"):
-        if callable(getattr(tui_app, name, None)):
-            return name
-    return None
+    """The app factory (e) attaches."""
+    return "make_app"
 
 
 def nntui_dashboard_loop(batch_size: int, device: str, seconds: float, warmup: int, size: tuple[int, int] = (160, 50)) -> dict:

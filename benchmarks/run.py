@@ -85,7 +85,7 @@ def _rss_kib(field: str) -> int:
 
 def rss_child(steps: int, batch_size: int, device: str, warmup: int) -> dict:
     """Runs in a fresh process: nntui with the default probes for `steps` steps, RSS sampled per block."""
-    from nntui import events as ev
+    from nntui.record import events as ev
 
     samples: list[tuple[int, float, float]] = []  # (step, VmRSS MiB, VmHWM MiB)
 
@@ -187,7 +187,7 @@ def policy_threads(batch_size: int, device: torch.device) -> int | None:
     """What nntui's trainer picks for this model and batch size (None: torch's own setting)."""
     from types import SimpleNamespace
 
-    from nntui.train import cpu_threads_for
+    from nntui.engine.train import cpu_threads_for
 
     linears = [m for m in loops.SimpleMNIST_NN(loops.HIDDEN).modules() if isinstance(m, torch.nn.Linear)]
     return cpu_threads_for([SimpleNamespace(device=device, batch_size=batch_size, model=SimpleNamespace(linears=linears))])
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         print("note: (e) pending: nntui.tui.app has no app factory yet", file=sys.stderr)
         cases.remove("e")
 
-    from nntui.data import load_mnist_5k
+    from nntui.engine.data import load_mnist_5k
     import numpy as np
     from importlib import resources
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from nntui.state import RunState
+from nntui.record.state import RunState
 
 
 def _fmt(x: Any, spec: str = ".4f") -> str:

@@ -16,14 +16,14 @@ from pathlib import Path
 
 import torch
 
-from nntui import events as ev
-from nntui.data import Dataset, load_dataset
+from nntui.record import events as ev
+from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError
-from nntui.lr_finder import resolve_auto_bounds
+from nntui.engine.lr_finder import resolve_auto_bounds
 from nntui.presets import ResolvedPreset
-from nntui.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
-from nntui.state import RunState, build_summary
-from nntui.train import Trainer, VariantRun, batch_size_for, requested_threads
+from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
+from nntui.record.state import RunState, build_summary
+from nntui.engine.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
 
 

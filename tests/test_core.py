@@ -6,41 +6,22 @@ import gzip
 import json
 import math
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from nntui import events as ev
-from nntui.data import find_idx_files, load_dataset, load_mnist_5k, noisy_line, read_idx
+from nntui.record import events as ev
+from nntui.engine.data import find_idx_files, load_dataset, load_mnist_5k, noisy_line, read_idx
 from nntui.errors import NntuiError
-from nntui.models import MLP
+from nntui.engine.models import MLP
 from nntui.presets import ModelConfig, OptimizerConfig, load_preset
-from nntui.optim import build_optimizer
-from nntui.probes import Probe
-from nntui.runlog import RunLog, RunLogReader, create_run_dir
-from nntui.state import BoundedSeries, RunState
+from nntui.engine.optim import build_optimizer
+from nntui.engine.probes import Probe
+from nntui.record.runlog import RunLog, RunLogReader, create_run_dir
+from nntui.record.state import BoundedSeries, RunState
 from tests.helpers import run_json, tiny_preset
-
-CORE_MODULES = ["presets", "data", "models", "optim", "train", "probes", "events", "state", "runlog", "runner", "verdicts", "checkpoints", "lr_finder"]
-
-
-def test_core_imports_no_ui_library():
-    code = (
-        "import importlib, sys\n"
-        f"for m in {CORE_MODULES!r}:\n"
-        "    try:\n        importlib.import_module('nntui.' + m)\n"
-        "    except ModuleNotFoundError as e:\n"
-        "        if e.name != 'nntui.' + m: raise\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'typer', 'rich', 'plotext'))\n"
-        "print(bad)\nassert not bad, bad\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout + result.stderr
-
 
 # ---------------------------------------------------------------- data
 
@@ -104,7 +85,7 @@ def test_missing_idx_file_named(tmp_path):
 
 
 def test_mnist_offline_falls_back_to_embedded_with_a_note(tmp_path, monkeypatch):
-    import nntui.data as data_mod
+    import nntui.engine.data as data_mod
 
     def offline(*_args, **_kwargs):
         raise RuntimeError("Error downloading train-images-idx3-ubyte.gz: no network")

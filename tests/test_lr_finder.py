@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from nntui.cli import app
-from nntui.data import Dataset
-from nntui.lr_finder import LR_FIND_FILE, exponential_lrs, load_bounds, range_test, save_result, suggest
+from nntui.engine.data import Dataset
+from nntui.engine.lr_finder import LR_FIND_FILE, exponential_lrs, load_bounds, range_test, save_result, suggest
 from nntui.presets import TrainConfig
-from nntui.train import VariantRun, evaluate
+from nntui.engine.train import VariantRun, evaluate
 
 CPU = torch.device("cpu")
 
@@ -202,7 +202,7 @@ def test_suggest_never_fails_on_any_curve(losses):
 
 
 def test_lr_finder_imports_no_ui_library():
-    code = "import sys, nntui.lr_finder; bad = [m for m in ('textual', 'typer', 'rich', 'plotext') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
+    code = "import sys, nntui.engine.lr_finder; bad = [m for m in ('textual', 'typer', 'rich', 'plotext') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
 

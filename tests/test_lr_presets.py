@@ -9,14 +9,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from nntui import events as ev
-from nntui.checkpoints import load_checkpoint
+from nntui.record import events as ev
+from nntui.engine.checkpoints import load_checkpoint
 from nntui.cli import app
-from nntui.data import load_dataset
-from nntui.models import MLP
+from nntui.engine.data import load_dataset
+from nntui.engine.models import MLP
 from nntui.presets import TrainConfig, load_preset
-from nntui.runlog import RunLogReader
-from nntui.train import evaluate
+from nntui.record.runlog import RunLogReader
+from nntui.engine.train import evaluate
 
 PRESETS = ["cyclic-lr", "one-cycle", "reduce-on-plateau", "step-lr", "warmup"]
 STEPS_PER_EPOCH = 125  # mnist-5k: 4,000 training images, batch 32

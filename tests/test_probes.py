@@ -8,11 +8,11 @@ import math
 import pytest
 import torch
 
-from nntui.models import MLP
-from nntui.optim import build_optimizer
+from nntui.engine.models import MLP
+from nntui.engine.optim import build_optimizer
 from nntui.presets import ModelConfig, OptimizerConfig
-from nntui.probe_stats import QUANTILE_SAMPLE
-from nntui.probes import LAYER_FIELDS, Probe
+from nntui.engine.probes.stats import QUANTILE_SAMPLE
+from nntui.engine.probes import LAYER_FIELDS, Probe
 
 
 def probed_step(model: MLP, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, prefer_numpy: bool = True) -> list[dict]:

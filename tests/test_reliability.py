@@ -15,10 +15,10 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from nntui.checkpoints import load_checkpoint
+from nntui.engine.checkpoints import load_checkpoint
 from nntui.errors import NntuiError
 from nntui.presets import resolve_preset
-from nntui.runlog import RunLogReader
+from nntui.record.runlog import RunLogReader
 from tests.helpers import ROOT, invoke, run_json, tiny_preset, variant
 
 

@@ -8,14 +8,14 @@ import math
 import pytest
 import torch
 
-from nntui import events as ev
-from nntui.checkpoints import load_checkpoint
+from nntui.record import events as ev
+from nntui.engine.checkpoints import load_checkpoint
 from nntui.errors import NntuiError
-from nntui.models import MLP
-from nntui.optim import build_optimizer, build_schedule
+from nntui.engine.models import MLP
+from nntui.engine.optim import build_optimizer, build_schedule
 from nntui.presets import OptimizerConfig, ScheduleConfig, TrainConfig, resolve_preset
 from nntui.runner import RunOptions, prepare_run
-from nntui.train import evaluate
+from nntui.engine.train import evaluate
 
 STEPS_PER_EPOCH = 8  # 256 training examples, batch 32
 

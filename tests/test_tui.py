@@ -12,7 +12,7 @@ from pathlib import Path
 from textual.geometry import Region
 
 from nntui.presets import load_preset
-from nntui.runlog import EVENTS_FILE, SUMMARY_FILE
+from nntui.record.runlog import EVENTS_FILE, SUMMARY_FILE
 from nntui.runner import RunOptions, prepare_run
 from nntui.tui.app import Dashboard, finish_run, make_app
 
@@ -239,6 +239,6 @@ def test_tui_does_not_import_torch():
     import subprocess
     import sys
 
-    code = "import sys, nntui.tui.app, nntui.tui.watch_cli; print('torch' in sys.modules)"
+    code = "import sys, nntui.tui.app, nntui.cli.watch; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -19,9 +19,9 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
-from nntui import events as ev
-from nntui.runlog import RunLogReader, writer_gone
-from nntui.state import RunState
+from nntui.record import events as ev
+from nntui.record.runlog import RunLogReader, writer_gone
+from nntui.record.state import RunState
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import ViewOptions

@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from nntui.state import RunState, VariantState
+from nntui.record.state import RunState, VariantState
 
 
 @dataclass

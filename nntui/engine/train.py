@@ -16,14 +16,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from nntui import events as ev
-from nntui.checkpoints import save_checkpoint
-from nntui.data import Dataset
+from nntui.record import events as ev
+from nntui.engine.checkpoints import save_checkpoint
+from nntui.engine.data import Dataset
 from nntui.errors import NntuiError
-from nntui.models import MLP
-from nntui.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
+from nntui.engine.models import MLP
+from nntui.engine.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
 from nntui.presets import TrainConfig
-from nntui.probes import Probe, ProbeRecord
+from nntui.engine.probes import Probe, ProbeRecord
 
 BLOCK_STEPS = 50  # steps between loss read-backs (and between switches to the next variant)
 PREDICTION_POINTS = 100

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -10,7 +9,6 @@ from torch import nn
 from nntui.presets import ModelConfig
 
 ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "leaky_relu": nn.LeakyReLU}
-GAIN_NAMES = {"sigmoid": "sigmoid", "tanh": "tanh", "relu": "relu", "leaky_relu": "leaky_relu"}
 
 
 class MLP(nn.Module):
@@ -78,7 +76,7 @@ def _gain(cfg: ModelConfig) -> float:
     if cfg.init_gain is None:
         return 1.0
     if cfg.init_gain == "auto":
-        return nn.init.calculate_gain(GAIN_NAMES[cfg.activation])
+        return nn.init.calculate_gain(cfg.activation)
     return float(cfg.init_gain)
 
 
@@ -114,12 +112,3 @@ def init_weights(model: MLP, cfg: ModelConfig) -> None:
                 nn.init.normal_(linear.bias, 0.0, cfg.init_std)
     if cfg.output_scale != 1.0:
         model.linears[-1].weight.mul_(cfg.output_scale)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
-
-
-def expected_initial_loss(num_classes: int) -> float:
-    """ln(C): the cross-entropy of a uniform prediction, the lecture's sanity check."""
-    return math.log(num_classes)

@@ -1,7 +1,7 @@
 """NumpyOps: a probe's array operations on numpy arrays (CPU tensors are viewed, not copied).
 
 numpy costs about a microsecond per call where torch's dispatch costs 5-10: most of a CPU probe's time.
-No torch import: the CPU probe worker process (probe_worker) loads only numpy.
+No torch import: these reductions run on numpy views of CPU tensors.
 """
 
 from __future__ import annotations

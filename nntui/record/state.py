@@ -11,7 +11,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from nntui import events as ev
+from nntui.record import events as ev
 
 EMA_ALPHA = 0.05  # weight of the newest point in the smoothed train loss
 FINAL_LOSS_WINDOW = 50  # steps averaged for the reported final train loss
@@ -139,10 +139,6 @@ class RunState:
                 handler(event)
             self.version += 1
 
-    def variant_names(self) -> list[str]:
-        with self.lock:
-            return list(self.variants)
-
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
         self.dataset, self.device, self.task, self.run_dir = e.dataset, e.device, e.task, e.run_dir
@@ -232,7 +228,7 @@ def _finite_or_none(x: float | None) -> float | None:
 
 
 def build_summary(state: RunState) -> dict[str, Any]:
-    """The summary object of the CLI contract (see ARCHITECTURE.md), from the state alone."""
+    """The summary object of the CLI contract (README: the --json summary), from the state alone."""
     with state.lock:
         variants = []
         for v in state.variants.values():

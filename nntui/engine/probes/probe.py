@@ -3,7 +3,7 @@
 At a probed step the model keeps its layers' inputs and activations and the weights are snapshotted
 around optimizer.step(); collect() then runs every reduction on the device, batched across layers, into
 one flat tensor (a ProbeRecord). Nothing is read back per probe: the trainer reads a block's records at
-once (read()), and the host finishes the few numbers per layer (see probe_stats).
+once (read()), and the host finishes the few numbers per layer (see stats).
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 
-from nntui.models import MLP
-from nntui.probe_backends import ops_for
-from nntui.probe_stats import LAYER_FIELDS, OPT_FIELDS, ProbeLayout, decode, reduce_step
+from nntui.engine.models import MLP
+from nntui.engine.probes.torch_ops import ops_for
+from nntui.engine.probes.stats import LAYER_FIELDS, OPT_FIELDS, ProbeLayout, decode, reduce_step
 
 __all__ = ["LAYER_FIELDS", "Probe", "ProbeRecord", "param_groups"]
 

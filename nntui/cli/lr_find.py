@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
+from nntui.cli.common import DataDirOpt, DatasetOpt, DeviceOpt, OutOpt, SeedOpt, SetOpt, fail
 from nntui.errors import NntuiError
 
 DEFAULT_PRESET = "batchnorm"
@@ -27,12 +27,12 @@ def lr_find_command(
     smooth: Annotated[float, typer.Option("--smooth", help="Weight of the newest loss in the smoothed curve.")] = 0.05,
     diverge: Annotated[float, typer.Option("--diverge", help="Stop when the smoothed loss exceeds this many times the best.")] = 5.0,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result object on stdout (plot, table and progress go to stderr).")] = False,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", help="auto, mnist-5k (embedded), mnist, fashion-mnist or noisy-line.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the dataset files.")] = None,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
-    seed: Annotated[Optional[int], typer.Option("--seed", help="Random seed (init, data order).")] = None,
-    out: Annotated[Path, typer.Option("--out", help="Where run directories go.")] = Path("runs"),
-    overrides: Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key, e.g. --set optimizer.momentum=0.9.")] = None,
+    dataset: DatasetOpt = None,
+    data_dir: DataDirOpt = None,
+    device: DeviceOpt = "auto",
+    seed: SeedOpt = None,
+    out: OutOpt = Path("runs"),
+    overrides: SetOpt = None,
 ) -> None:
     """LR range test: sweep the LR exponentially, one batch each, and suggest LRs (and cyclic-LR bounds)."""
     from nntui.report import stderr_console
@@ -42,8 +42,7 @@ def lr_find_command(
     try:
         result, path = _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, dataset, data_dir, device, seed, out, overrides or [], err)
     except NntuiError as exc:
-        Console(file=sys.stderr, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {exc}")
-        raise typer.Exit(code=2) from None
+        raise fail(str(exc)) from None
     data = result.to_dict()
     out_console.print(plot_renderable(data, width=min(out_console.width, 110), color=out_console.is_terminal))
     out_console.print(suggestion_table(data))
@@ -55,10 +54,11 @@ def lr_find_command(
 
 
 def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, dataset, data_dir, device, seed, out, overrides, err):
-    from nntui.data import load_dataset
-    from nntui.lr_finder import DEFAULT_NUM_ITER, LR_FIND_FILE, check_sweep_args, lr_find_for_config, save_result
+    from nntui.engine.data import load_dataset
+    from nntui.engine.lr_finder import DEFAULT_NUM_ITER, LR_FIND_FILE, check_sweep_args, lr_find_for_config, save_result
     from nntui.presets import load_preset
-    from nntui.runlog import create_run_dir
+    from nntui.record.runlog import create_run_dir
+    from nntui.engine.train import batch_size_for
     from nntui.runner import RunOptions, apply_options, resolve_device
 
     if num_iter is not None and epochs is not None:
@@ -76,7 +76,7 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
             err.print(line, highlight=False)
     if epochs is not None:
         n_train = len(data.x_train)
-        batch = n_train if cfg.batch_size == "full" else min(cfg.batch_size, n_train)
+        batch = batch_size_for(cfg, n_train, name)
         num_iter = max(1, round(epochs * math.ceil(n_train / batch)))
     num_iter = num_iter or DEFAULT_NUM_ITER
     check_sweep_args(start_lr, end_lr, num_iter, smooth, diverge)

@@ -15,32 +15,15 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from nntui.cli.common import (
+    EXIT_INTERRUPTED, DataDirOpt, DatasetOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, fail, out_console,
+)
+from nntui.cli.lr_find import lr_find_command
+from nntui.cli.watch import watch_command
 from nntui.errors import NntuiError
 
 app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="Watch neural networks fail to train, and learn, in the terminal.")
-
-EXIT_INTERRUPTED = 130
-
-DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="auto, mnist-5k (embedded), mnist, fashion-mnist or noisy-line.")]
-DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the dataset files (default: $NNTUI_DATA_DIR or ~/.cache/nntui).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Where run directories go.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key for every variant, e.g. --set optimizer.lr=0.01.")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (init, data order, dropout).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout (progress goes to stderr).")]
-
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    Console(file=sys.stderr, highlight=False, soft_wrap=True).print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=code)
-
-
-def _out_console(as_json: bool) -> Console:
-    from nntui.report import stderr_console
-
-    return stderr_console() if as_json else Console(highlight=False)
-
 
 @app.command("list")
 def list_presets(as_json: JsonOpt = False) -> None:
@@ -118,19 +101,16 @@ def run(
     from nntui.presets import load_preset
     from nntui.runner import RunOptions, prepare_run
 
-    console = _out_console(as_json)
+    console = out_console(as_json)
     try:
         resolved = load_preset(preset, overrides or [])
         options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
         if _use_dashboard(headless, as_json):
-            try:
-                from nntui.tui.app import run_dashboard
-            except ImportError:
-                run_dashboard = None
-            if run_dashboard is not None:
-                the_run = prepare_run(resolved, options)
-                summary = run_dashboard(the_run)
-                raise typer.Exit(EXIT_INTERRUPTED if summary.get("status") == "interrupted" else 0)
+            from nntui.tui.app import run_dashboard
+
+            the_run = prepare_run(resolved, options)
+            summary = run_dashboard(the_run)
+            raise typer.Exit(EXIT_INTERRUPTED if summary.get("status") == "interrupted" else 0)
         summary = _run_headless(resolved, options, as_json, console)
     except NntuiError as exc:
         raise fail(str(exc)) from None
@@ -161,23 +141,8 @@ def _run_headless(resolved, options, as_json: bool, console: Console) -> dict:
     return summary
 
 
-def _register_optional_commands() -> None:
-    """Commands whose modules are their own (lazy imports inside keep `nntui list` fast)."""
-    try:
-        from nntui.lr_find_cli import lr_find_command
-    except ImportError:
-        pass
-    else:
-        app.command("lr-find")(lr_find_command)
-    try:
-        from nntui.tui.watch_cli import watch_command
-    except ImportError:
-        pass
-    else:
-        app.command("watch")(watch_command)
-
-
-_register_optional_commands()
+app.command("lr-find")(lr_find_command)
+app.command("watch")(watch_command)
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """The array operations a probe's reductions need, as torch kernels (TorchOps), and which backend a
 device gets: torch on a GPU, where kernels are launched asynchronously and batched across layers
-(foreach norms); numpy on a CPU (probe_numpy.NumpyOps), where torch's per-call dispatch (~5-10 us) is
+(foreach norms); numpy on a CPU (numpy_ops.NumpyOps), where torch's per-call dispatch (~5-10 us) is
 most of the cost of a probe's ~40 small reductions. Both give the same numbers (tests compare them).
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import torch
 
-from nntui.probe_numpy import NumpyOps, OpsCache
+from nntui.engine.probes.numpy_ops import NumpyOps, OpsCache
 
 class TorchOps:
     """Device tensors in, device tensors out; nothing is read back."""

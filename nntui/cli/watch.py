@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from nntui.cli.common import fail
+
 
 def watch_command(
     run_dir: Annotated[Path, typer.Argument(help="A run directory written by `nntui run` (runs/<id>), finished or still being written.")],
@@ -19,8 +21,6 @@ def watch_command(
 
         app = make_app(run_dir=run_dir)
     except NntuiError as exc:
-        from nntui.cli import fail
-
         raise fail(str(exc)) from None
     app.run()
     if app.return_code not in (0, None):

@@ -12,7 +12,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nntui import events as ev
+from nntui.record import events as ev
 from nntui.errors import NntuiError
 
 EVENTS_FILE = "events.jsonl"

@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nntui.state import RunState, VariantState
-from nntui.verdicts import Judgement, _fmt, _loss, _progress, _ready, _test_loss, _v, kind
+from nntui.record.state import RunState, VariantState
+from nntui.verdicts.registry import Judgement, fmt, final_loss, kind, progress, ready, test_loss_of, variant_of
 
 REL = 1e-6  # tolerance when comparing recorded LRs with the expected ones
 
@@ -51,8 +51,8 @@ def _best_kept(v: VariantState) -> tuple[bool | None, str]:
         return False, "keep_best is on but no best model was saved"
     ok = best.get("test_loss") is not None and math.isclose(best["test_loss"], low, rel_tol=1e-9)
     epoch = round(low_step / max(v.steps_per_epoch, 1))
-    where = "the last epoch" if low_step == v.test_loss[-1][0] else f"epoch {epoch}, final test loss {_fmt(last)}"
-    text = f"kept model: test loss {_fmt(best.get('test_loss'))} from {where}" if ok else f"kept model's test loss {_fmt(best.get('test_loss'))} is not the best seen ({_fmt(low)})"
+    where = "the last epoch" if low_step == v.test_loss[-1][0] else f"epoch {epoch}, final test loss {fmt(last)}"
+    text = f"kept model: test loss {fmt(best.get('test_loss'))} from {where}" if ok else f"kept model's test loss {fmt(best.get('test_loss'))} is not the best seen ({fmt(low)})"
     return ok, text
 
 
@@ -71,7 +71,7 @@ def _check_cyclic(v: VariantState) -> tuple[bool, str]:
     reaches_base = min(lrs) <= base + 0.1 * span
     turns = sum(1 for a, b, c in zip(lrs, lrs[1:], lrs[2:]) if (b - a) * (c - b) < 0)
     ok = inside and reaches_top and reaches_base and turns >= 2
-    text = f"LR cycles {s.get('mode', 'triangular')} between {_fmt(min(lrs))} and {_fmt(max(lrs))} (bounds {_fmt(base)}–{_fmt(top)}, {turns} turns)"
+    text = f"LR cycles {s.get('mode', 'triangular')} between {fmt(min(lrs))} and {fmt(max(lrs))} (bounds {fmt(base)}–{fmt(top)}, {turns} turns)"
     if not inside:
         text += " — LR left the bounds"
     return ok, text
@@ -84,10 +84,10 @@ def _check_step(v: VariantState) -> tuple[bool, str]:
     wrong = [(x, lr) for x, lr in trace if not _close(lr, lr0 * gamma ** (_epoch_of(x, v) // size))]
     levels = sorted({round(math.log10(lr), 6) for _, lr in trace if lr > 0}, reverse=True)
     ok = not wrong and len(levels) >= 2
-    text = f"LR ×{gamma:g} every {size} epochs: {' → '.join(_fmt(10 ** l, 2) for l in levels)}"
+    text = f"LR ×{gamma:g} every {size} epochs: {' → '.join(fmt(10 ** l, 2) for l in levels)}"
     if wrong:
         x, lr = wrong[0]
-        text += f" — but step {int(x)} ran at {_fmt(lr)}, expected {_fmt(lr0 * gamma ** (_epoch_of(x, v) // size))}"
+        text += f" — but step {int(x)} ran at {fmt(lr)}, expected {fmt(lr0 * gamma ** (_epoch_of(x, v) // size))}"
     return ok, text
 
 
@@ -114,9 +114,9 @@ def _check_plateau(v: VariantState) -> tuple[bool, str]:
     drops = [e for e in range(1, len(expected)) if expected[e] < expected[e - 1] and e < v.epoch]
     ok = not wrong and bool(drops)
     where = ", ".join(f"after epoch {e} ({patience + 1} epochs without a better test loss)" for e in drops[:3]) or "never (the test loss kept improving)"
-    text = f"LR lowered ×{factor:g} {where}; final LR {_fmt(v.lr.last())}"
+    text = f"LR lowered ×{factor:g} {where}; final LR {fmt(v.lr.last())}"
     if wrong:
-        text += f" — but step {int(wrong[0][0])} ran at {_fmt(wrong[0][1])}"
+        text += f" — but step {int(wrong[0][0])} ran at {fmt(wrong[0][1])}"
     return ok, text
 
 
@@ -131,7 +131,7 @@ def _check_one_cycle(v: VariantState) -> tuple[bool, str]:
     rises = all(a <= b * (1 + 1e-9) for a, b in zip(lrs[: i + 1], lrs[1 : i + 1]))
     falls = all(a >= b * (1 - 1e-9) for a, b in zip(lrs[i:], lrs[i + 1 :]))
     ok = rises and falls and peak >= 0.8 * top and lrs[-1] < lrs[0]  # the last block starts before the final anneal
-    return ok, f"LR {_fmt(lrs[0])} → peak {_fmt(peak)} (max_lr {_fmt(top)}) → {_fmt(lrs[-1])}" + ("" if rises and falls else " — not one rise then one fall")
+    return ok, f"LR {fmt(lrs[0])} → peak {fmt(peak)} (max_lr {fmt(top)}) → {fmt(lrs[-1])}" + ("" if rises and falls else " — not one rise then one fall")
 
 
 def _check_warmup(v: VariantState) -> tuple[bool, str]:
@@ -146,7 +146,7 @@ def _check_warmup(v: VariantState) -> tuple[bool, str]:
     falls = all(a >= b * (1 - 1e-9) for a, b in zip(lrs[i:], lrs[i + 1 :]))
     ok = rises and falls and lrs[0] < lr0 / 4 and peak >= 0.9 * lr0 and lrs[-1] < peak / 2
     decay = "cosine" if s.get("name") == "warmup_cosine" else f"×{s.get('gamma', 0.1):g} steps"
-    return ok, f"LR warms up {_fmt(lrs[0])} → {_fmt(peak)} over {s.get('warmup_epochs', 1):g} epoch(s), then {decay} decay to {_fmt(lrs[-1])}"
+    return ok, f"LR warms up {fmt(lrs[0])} → {fmt(peak)} over {s.get('warmup_epochs', 1):g} epoch(s), then {decay} decay to {fmt(lrs[-1])}"
 
 
 CHECKS = {"cyclic": _check_cyclic, "step": _check_step, "plateau": _check_plateau, "one_cycle": _check_one_cycle,
@@ -181,15 +181,15 @@ def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
     baseline = e.get("baseline") if e.get("baseline") in state.variants else None
     if not names:
         return {}, (None, "")
-    metric, label = (_test_loss, "test loss") if e.get("metric", "test") == "test" else (_loss, "train loss")
+    metric, label = (test_loss_of, "test loss") if e.get("metric", "test") == "test" else (final_loss, "train loss")
     out: dict[str, tuple[bool | None, str]] = {}
     results: dict[str, bool] = {}
     for name in names:
-        v = _v(state, name)
+        v = variant_of(state, name)
         if v is None:
             continue
         if v.status == "diverged":
-            out[name] = (False if _ready(state, [name], 0.99) else None, f"{name}: diverged ({v.finish_reason or 'non-finite loss'})")
+            out[name] = (False if ready(state, [name], 0.99) else None, f"{name}: diverged ({v.finish_reason or 'non-finite loss'})")
             results[name] = False
             continue
         check = CHECKS.get(_sched(v).get("name", "none"))
@@ -201,28 +201,28 @@ def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
             else:
                 helped = pair[1] < pair[0]
                 ok = ok and helped
-                text += f"; train loss {_fmt(pair[0])} in the epoch before the first drop, {_fmt(pair[1])} after" + ("" if helped else " (no better)")
+                text += f"; train loss {fmt(pair[0])} in the epoch before the first drop, {fmt(pair[1])} after" + ("" if helped else " (no better)")
         kept, kept_text = _best_kept(v)
         if kept is not None:
             ok = ok and kept
             text += f"; {kept_text}"
-        text = f"{name}: {text}; {label} {_fmt(metric(v))}"
-        done = _progress(v) >= 0.99
+        text = f"{name}: {text}; {label} {fmt(metric(v))}"
+        done = progress(v) >= 0.99
         out[name] = (ok if done else None, text)
         results[name] = ok
-    if baseline is not None and (b := _v(state, baseline)) is not None:
+    if baseline is not None and (b := variant_of(state, baseline)) is not None:
         sched = _sched(b).get("name", "none")
-        how = f"constant LR {_fmt(_lr0(b))}" if sched == "none" else f"{sched} schedule, LR {_fmt(_lr0(b))}" + (" without warmup" if sched.startswith("warmup") and not _sched(b).get("warmup_epochs") else "")
-        out[baseline] = (None, f"{baseline}: {how}; {label} {_fmt(metric(b))}")
+        how = f"constant LR {fmt(_lr0(b))}" if sched == "none" else f"{sched} schedule, LR {fmt(_lr0(b))}" + (" without warmup" if sched.startswith("warmup") and not _sched(b).get("warmup_epochs") else "")
+        out[baseline] = (None, f"{baseline}: {how}; {label} {fmt(metric(b))}")
     everyone = names + ([baseline] if baseline else [])
-    if not _ready(state, everyone, 0.99):
+    if not ready(state, everyone, 0.99):
         return out, (None, "too early: the LR schedule shows over the whole run")
     ok = all(results.get(n, False) for n in names)
     comparison = ""
     if baseline is not None:
-        base_m = metric(_v(state, baseline))
-        beats = all(metric(_v(state, n)) < base_m for n in names)
-        comparison = f"; {label} " + ", ".join(f"{n} {_fmt(metric(_v(state, n)))}" for n in everyone)
+        base_m = metric(variant_of(state, baseline))
+        beats = all(metric(variant_of(state, n)) < base_m for n in names)
+        comparison = f"; {label} " + ", ".join(f"{n} {fmt(metric(variant_of(state, n)))}" for n in everyone)
         if e.get("better"):
             ok = ok and beats
             comparison += "" if beats else f" — {baseline} is not beaten"
