@@ -64,7 +64,7 @@ class NumpyOps:
 
     def abs(self, xs: list) -> list:
         """Into buffers reused from probe to probe: warm in the cache, no fresh pages. Valid until the next call."""
-        return [np.abs(x, out=self._cache.get(("abs", x.shape, x.dtype.str), lambda x=x: np.empty_like(x))) for x in xs]
+        return [np.abs(x, out=self._cache.get(("abs", i, x.shape, x.dtype.str), lambda x=x: np.empty_like(x))) for i, x in enumerate(xs)]
 
     def inverse_root(self, vs: list, scales: list[float], eps: list[float], lrs: list[float]) -> tuple[list, list]:
         v_hat = [v * s for v, s in zip(vs, scales)]
