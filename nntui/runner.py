@@ -25,6 +25,7 @@ from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_di
 from nntui.record.state import RunState, build_summary
 from nntui.engine.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
+from nntui.verdicts.health import check_health
 
 
 @dataclass
@@ -200,6 +201,7 @@ class Run:
         self.update_verdicts()
         self.state.status = self.status
         summary = build_summary(self.state)
+        summary["health"] = check_health(self.state)
         self.emit(ev.RunFinished(self.status, time.time(), summary))
         write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
         self.log.close()

@@ -18,6 +18,7 @@ from rich.console import Console
 from nntui.cli.common import (
     EXIT_INTERRUPTED, DataDirOpt, DatasetOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, fail, out_console,
 )
+from nntui.cli.check import check_command
 from nntui.cli.lr_find import lr_find_command
 from nntui.cli.watch import watch_command
 from nntui.errors import NntuiError
@@ -143,6 +144,7 @@ def _run_headless(resolved, options, as_json: bool, console: Console) -> dict:
 
 app.command("lr-find")(lr_find_command)
 app.command("watch")(watch_command)
+app.command("check")(check_command)
 
 
 def main() -> None:
