@@ -27,6 +27,7 @@ from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import ViewOptions
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.health import HealthText
 from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
@@ -103,6 +104,7 @@ class Dashboard(App[None]):
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
+        self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
         if self.live_run is not None:
@@ -216,6 +218,9 @@ class Dashboard(App[None]):
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
+                    if key == "lesson":
+                        for health in self.query(HealthText):
+                            health.show(self.state, self.view.selected)
                     self._drawn[key] = snap.version
         if self._frame_started is None:
             self._frame_started = time.monotonic()
