@@ -32,6 +32,8 @@ from nntui.verdicts.health import check_health
 
 BLOCK_STEPS = 50  # steps per loss read-back
 FLUSH_SECONDS = 5.0  # a slow loop still shows up live: read back at least this often
+LESSON = ("Your own training loop, recorded by nntui.watch. No lecture verdict here: the health checks above judge "
+          "any model (`nntui check RUN_DIR` prints them; it exits 1 when one fails).")
 
 
 def is_writer_rank() -> bool:
@@ -168,7 +170,7 @@ class Watch:
         if world > 1:
             notes.append(f"distributed: {world} processes; rank 0 records its own losses and its all-reduced gradients")
         return ev.RunStarted(
-            preset=self.name, title=f"{self.name} (your own model)", lesson="", dataset="", device=device,
+            preset=self.name, title=f"{self.name} (your own model)", lesson=LESSON, dataset="", device=device,
             task="classification", run_dir=str(self.run_dir), variants=[vars(info)], started_at=time.time(),
             notes=notes, pid=os.getpid(), host=socket.gethostname(),
         )
