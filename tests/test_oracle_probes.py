@@ -144,7 +144,8 @@ def expected_optimizer(opt, name: str, oracle: Oracle) -> dict:
         if "exp_avg_sq" in state:
             v = v / (1 - group["betas"][1] ** float(state["step"]))
         out["exp_avg_sq_rms"] = v.mean().sqrt().item()
-        out["effective_lr"] = (group["lr"] / (v.sqrt() + group["eps"])).mean().item()
+        steps = (group["lr"] / (v.sqrt() + group["eps"])).flatten().sort().values
+        out["effective_lr"] = steps[(steps.numel() - 1) // 2].item()  # the lower median
     return out
 
 

@@ -84,7 +84,7 @@ class Probe:
         states = [self.optimizer.state.get(p) or {} for p in params]
         opt_tensors, opt_slots = _momentum_tensors(states)
         second, v_hats, steps = self._second_moments(ops, params, states)
-        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.sums_of(steps)]
+        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.medians(steps)]
         inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
         inputs += [ops.nan()] * (n - len(inputs))
         outputs = [ops.array(x) if x is not None else None for x in self._outputs[:n]]

@@ -43,6 +43,10 @@ class TorchOps:
     def copy_(self, xs: list, ys: list) -> None:
         torch._foreach_copy_(xs, ys)
 
+    def medians(self, xs: list) -> list:
+        """Lower medians (the element of rank (n - 1) // 2; torch.median's choice too), as device tensors."""
+        return [x.reshape(-1).kthvalue((x.numel() - 1) // 2 + 1).values for x in xs]
+
     def empty_like(self, x: torch.Tensor) -> torch.Tensor:
         return torch.empty_like(x)
 
