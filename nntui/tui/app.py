@@ -170,8 +170,8 @@ class Dashboard(App[None]):
                 self._last_event_at = time.monotonic()
 
     def tick(self) -> None:
-        if self.live_run is not None and self.live_run.error is not None:
-            self.exit()  # run_dashboard re-raises the training thread's error
+        if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
+            self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
         changed = self.state.version != self.snapshot.version
         if changed:
@@ -316,7 +316,8 @@ def make_app(run=None, *, run_dir: Path | None = None, state: RunState | None = 
 
 def finish_run(run) -> dict:
     """Stop the training thread (after its current step), wait for the log and summary, re-raise its error."""
-    run.request_stop()
+    if not run.detached:  # after a hang-up training goes on to the end, headless
+        run.request_stop()
     if run.thread is not None:
         if run.thread.is_alive():
             print("nntui: stopping after the current step; saving the log and summary…", file=sys.stderr)
