@@ -229,6 +229,13 @@ class RunLogReader:
             self.skipped += 1
             return None
 
+    def silent_for(self) -> float:
+        """Seconds since the log file last changed (0 when it cannot be told)."""
+        try:
+            return max(0.0, time.time() - os.stat(self.path).st_mtime)
+        except OSError:
+            return 0.0
+
     def read_all(self) -> list[ev.Event]:
         """Everything readable now; a truncated last line (a crash mid-write) is skipped."""
         events = []

@@ -186,9 +186,17 @@ class Dashboard(App[None]):
             self.redraw(panels=due)
 
     def _watch_note(self) -> str:
-        """What to say when a followed log stops growing before its run_finished."""
-        if self.snapshot.status in FINISHED or self.snapshot.status == "waiting":
+        """What to say when a followed log stops growing before its run_finished (and how many lines were unreadable)."""
+        skipped = self.state.skipped_lines
+        note = self._writer_note()
+        return f"{note} · {skipped} unreadable lines skipped" if note and skipped else note or (f"{skipped} unreadable lines skipped" if skipped else "")
+
+    def _writer_note(self) -> str:
+        if self.snapshot.status in FINISHED:
             return ""
+        if self.snapshot.status == "waiting":
+            idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
+            return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
         if writer_gone(self.state.writer_pid, self.state.writer_host):
             if not self.writer_note.startswith("writer"):
                 message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
