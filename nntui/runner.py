@@ -10,6 +10,7 @@ import shutil
 import socket
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,13 @@ from pathlib import Path
 import torch
 
 from nntui.record import events as ev
+from nntui.engine.budget import check_fits, check_ranges, estimate_bytes
+from nntui.engine.checkpoints import file_stems
 from nntui.engine.data import Dataset, load_dataset
-from nntui.errors import NntuiError
+from nntui.errors import NntuiError, RecordWriteError
 from nntui.engine.lr_finder import resolve_auto_bounds
 from nntui.presets import ResolvedPreset
-from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
+from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_crash_log, write_json_atomic
 from nntui.record.state import RunState, build_summary
 from nntui.engine.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
@@ -103,30 +106,69 @@ class Run:
         if device_note:
             self.notes.append(device_note)
         requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
+        for name, cfg in self.configs.items():
+            check_ranges(name, cfg)
         self.datasets = self._load_data()
+        needs = {}
         for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
-            batch_size_for(cfg, len(self.datasets[name].x_train), name)
+            data = self.datasets[name]
+            batch_size_for(cfg, len(data.x_train), name)
+            needs[name] = estimate_bytes(cfg, data.input_dim, data.num_classes, len(data.x_train))
+        check_fits(needs, self.device)
+        self.stop_reason = ""  # the signal or key that asked the run to stop
+        self.detached = False  # the terminal hung up: training goes on without a view
+        self.view_closed = threading.Event()  # the dashboard (if any) should close
+        self.failure = ""  # status "failed": what went wrong
+        self.crash_log: Path | None = None  # where the traceback of a crash went
+        self.runs: list[VariantRun] = []
         self.run_dir = create_run_dir(options.out, resolved.name)
-        self.log = RunLog(self.run_dir)
-        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
         try:
-            self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+            self.log = RunLog(self.run_dir)
+        except RecordWriteError:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+            raise
+        self._emit_lock = threading.Lock()
+        try:
+            self._prepare_training()
+        except KeyboardInterrupt as exc:  # a stop request during the LR range test: say so in the record
+            self.stop_reason = self.stop_reason or str(exc) or "SIGINT"
+            self._record_stopped_before_training()
+            exc.run_dir = self.run_dir
+            raise
         except BaseException:
-            self.log.close()
+            self.log.discard()
             shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
             raise
+
+    def _prepare_training(self) -> None:
+        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
+        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, self.options.from_lr_find)
         self.notes.extend(lr_notes)
-        self._emit_lock = threading.Lock()
-        self.runs = [
-            VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
-            for v in resolved.preset.variants
-            if v.name in self.configs
-        ]
+        stems = file_stems([v.name for v in self.resolved.preset.variants if v.name in self.configs])
+        self.runs = []
+        for v in self.resolved.preset.variants:
+            if v.name in self.configs:
+                run = VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
+                run.file_stem = stems[v.name]
+                self.runs.append(run)
         self.trainer = Trainer(self.runs, self.emit, on_epoch=self.update_verdicts)
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.status = "waiting"
         self._verdicts: dict[str | None, str] = {}
+
+    def _record_stopped_before_training(self) -> None:
+        """run_started, each variant interrupted at step 0, run_finished and the summary."""
+        self.runs, self._verdicts = [], {}
+        self.status = "interrupted"
+        infos = [vars(ev.VariantInfo(name, "", [], 0, 0, cfg.epochs, cfg.model_dump(mode="json"))) for name, cfg in self.configs.items()]
+        try:
+            self.emit(self._start_event(infos))
+            for name in self.configs:
+                self.emit(ev.VariantFinished(name, "interrupted", 0, 0.0, f"stopped by {self.stop_reason or 'a signal'} during the LR range test"))
+        except RecordWriteError:
+            pass
+        self._finish(record_only=True)
 
     def _load_data(self) -> dict[str, Dataset]:
         cache: dict[tuple, Dataset] = {}
@@ -146,11 +188,15 @@ class Run:
         return ", ".join(sorted({d.name for d in self.datasets.values()}))
 
     def emit(self, event: ev.Event) -> None:
+        """Record, apply, tell the listeners. A failing listener (a view) is dropped, never the training."""
         with self._emit_lock:
-            self.log.append(event)
             self.state.apply(event)
-            for listener in self.listeners:
-                listener(event)
+            for listener in list(self.listeners):
+                try:
+                    listener(event)
+                except Exception:
+                    self.listeners.remove(listener)
+            self.log.append(event)  # last: a write failure (RecordWriteError) leaves the state complete
 
     def update_verdicts(self) -> None:
         verdicts, finding = judge(self.state, self.resolved.preset.expect)
@@ -160,24 +206,27 @@ class Run:
                 step = self.state.variants[variant].step if variant in self.state.variants else max((r.step for r in self.runs), default=0)
                 self.emit(ev.Verdict(variant, step, reproduced, text))
 
-    def _start_event(self) -> ev.RunStarted:
+    def _start_event(self, variants: list[dict] | None = None) -> ev.RunStarted:
         preset = self.resolved.preset
         tasks = {d.task for d in self.datasets.values()}
         return ev.RunStarted(
             preset=preset.name, title=preset.title, lesson=preset.lesson.strip(), dataset=self.dataset_name,
             device=str(self.device), task="regression" if tasks == {"regression"} else "classification",
-            run_dir=str(self.run_dir), variants=[r.info() for r in self.runs], started_at=time.time(), notes=list(self.notes),
+            run_dir=str(self.run_dir), variants=variants if variants is not None else [r.info() for r in self.runs], started_at=time.time(), notes=list(self.notes),
             pid=os.getpid(), host=socket.gethostname(),
         )
 
     def execute(self) -> dict:
-        """Train to the end (or a stop request); always closes the log and writes the summary."""
+        """Train to the end (or a stop request); always closes the log and writes the summary.
+
+        A stop request or KeyboardInterrupt ends as "interrupted"; any other exception as "failed",
+        with its traceback in crash.log (a write failure needs none: its message says it all)."""
         self.status = "running"
-        write_json_atomic(self.run_dir / PRESET_FILE, {
-            "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
-            "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
-        })
         try:
+            write_json_atomic(self.run_dir / PRESET_FILE, {
+                "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
+                "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
+            })
             self.emit(self._start_event())
             for data in {id(d): d for d in self.datasets.values()}.values():
                 if data.task == "regression":
@@ -185,24 +234,56 @@ class Run:
                     self.emit(ev.Sample("test", data.x_test.squeeze(1).tolist(), data.y_test.squeeze(1).tolist()))
                     break
             self.status = self.trainer.run()
-        except BaseException:
+        except KeyboardInterrupt:
             self.status = "interrupted"
-            for run in self.runs:
-                if run.status == "running":
-                    run.status = "interrupted"
-                    self.emit(ev.VariantFinished(run.name, "interrupted", run.step, run.epoch, "stopped by an error"))
-            raise
-        finally:
+            self._close_variants("interrupted", "stopped at once")
             self._finish()
+            raise
+        except BaseException as exc:
+            self.status = "failed"
+            self.failure = str(exc) if isinstance(exc, RecordWriteError) else f"{type(exc).__name__}: {str(exc).strip()[:500]}"
+            if not isinstance(exc, RecordWriteError):
+                self.crash_log = write_crash_log(self.run_dir, "".join(traceback.format_exception(exc)))
+            self._close_variants("failed", self.failure)
+            self._finish()
+            raise
+        self._finish()
         return self.state.summary
 
-    def _finish(self) -> None:
-        self.update_verdicts()
+    def _close_variants(self, status: str, reason: str) -> None:
+        for run in self.runs:
+            if run.status == "running":
+                run.status = status
+                try:
+                    self.emit(ev.VariantFinished(run.name, status, run.step, run.epoch, reason))
+                except RecordWriteError:
+                    pass  # the first write failure is the one reported
+
+    def _finish(self, record_only: bool = False) -> None:
+        """Verdicts, run_finished, summary.json, log closed: each done as far as the disk allows."""
+        try:
+            if not record_only:
+                self.update_verdicts()
+        except RecordWriteError:
+            pass
         self.state.status = self.status
+        self.state.error = self.failure
         summary = build_summary(self.state)
-        self.emit(ev.RunFinished(self.status, time.time(), summary))
-        write_json_atomic(self.run_dir / SUMMARY_FILE, summary)
-        self.log.close()
+        if self.stop_reason:
+            summary["stopped_by"] = self.stop_reason
+        problems: list[RecordWriteError] = []
+        for write in (lambda: self.emit(ev.RunFinished(self.status, time.time(), summary)),
+                      lambda: write_json_atomic(self.run_dir / SUMMARY_FILE, summary),
+                      self.log.close):
+            try:
+                write()
+            except RecordWriteError as exc:
+                problems.append(exc)
+        self.state.summary = summary
+        if problems and self.status != "failed":  # the run itself went fine; its record did not
+            self.status = self.state.status = summary["status"] = "failed"
+            self.failure = summary["error"] = str(problems[0])
+            raise problems[0]
 
     def start(self) -> threading.Thread:
         def target() -> None:
@@ -215,8 +296,17 @@ class Run:
         self.thread.start()
         return self.thread
 
-    def request_stop(self) -> None:
+    def request_stop(self, reason: str = "") -> None:
+        """Stop after the current step (a quit key, SIGINT, SIGTERM, SIGHUP with --on-hangup stop)."""
+        if reason and not self.stop_reason:
+            self.stop_reason = reason
         self.trainer.stop.set()
+        self.view_closed.set()
+
+    def detach_view(self) -> None:
+        """The terminal is gone (SIGHUP): the dashboard closes, training goes on to the end."""
+        self.detached = True
+        self.view_closed.set()
 
     def toggle_pause(self) -> bool:
         if self.trainer.paused.is_set():

@@ -76,6 +76,7 @@ class VariantRun:
     def __init__(self, name: str, description: str, cfg: TrainConfig, data: Dataset, device: torch.device, checkpoint_dir: Path | None) -> None:
         self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
         self.checkpoint_dir = checkpoint_dir
+        self.file_stem = slug(name)  # the runner sets one unique within the run (checkpoints.file_stems)
         torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
@@ -225,7 +226,7 @@ class VariantRun:
             self.schedule.after_epoch(loss)
         if self.cfg.keep_best and loss < self.best_test_loss and self.checkpoint_dir is not None:
             self.best_test_loss = loss
-            path = self.checkpoint_dir / f"best-{slug(self.name)}.pt"
+            path = self.checkpoint_dir / f"best-{self.file_stem}.pt"
             save_checkpoint(path, self.model, self.name, self.step, epoch, loss)
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "best", str(path), loss))
 
@@ -251,7 +252,7 @@ class VariantRun:
         if self.status == "running":
             self.status = "interrupted" if interrupted and self.step < self.total_steps else "completed"
         if self.cfg.checkpoint and self.checkpoint_dir is not None and self.status != "diverged":
-            path = self.checkpoint_dir / f"last-{slug(self.name)}.pt"
+            path = self.checkpoint_dir / f"last-{self.file_stem}.pt"
             save_checkpoint(path, self.model, self.name, self.step, self.epoch, None)
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
@@ -262,8 +263,9 @@ def requested_threads() -> int | None:
     raw = os.environ.get("NNTUI_THREADS", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise NntuiError(f"NNTUI_THREADS={raw!r}: expected a positive whole number of CPU threads, e.g. NNTUI_THREADS=2")
+    limit = 4 * (os.cpu_count() or 1)  # more threads than that only contend for the cores
+    if not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= limit:
+        raise NntuiError(f"NNTUI_THREADS={raw[:20]!r}: expected a whole number of CPU threads from 1 to {limit} ({os.cpu_count()} CPUs here), e.g. NNTUI_THREADS=2")
     return int(raw)
 
 

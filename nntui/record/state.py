@@ -15,6 +15,7 @@ from nntui.record import events as ev
 
 EMA_ALPHA = 0.05  # weight of the newest point in the smoothed train loss
 FINAL_LOSS_WINDOW = 50  # steps averaged for the reported final train loss
+MAX_VARIANTS = 256  # a log naming more is not one nntui wrote: further names are skipped
 
 
 class BoundedSeries:
@@ -123,7 +124,7 @@ class RunState:
         self.task = "classification"
         self.run_dir = ""
         self.notes: list[str] = []
-        self.status = "waiting"  # waiting | running | completed | diverged | interrupted
+        self.status = "waiting"  # waiting | running | completed | diverged | interrupted | failed
         self.variants: dict[str, VariantState] = {}
         self.alerts: deque[ev.Alert] = deque(maxlen=max_alerts)
         self.finding = ""
@@ -131,13 +132,22 @@ class RunState:
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
         self.summary: dict[str, Any] = {}
         self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
+        self.error = ""  # status "failed": what went wrong
+        self.skipped_lines = 0  # log lines (or events) that could not be read: shown, not fatal
 
     def apply(self, event: ev.Event) -> None:
+        """Apply one event; one that does not fit the state so far (a hand-edited or foreign log) is counted in skipped_lines."""
         with self.lock:
             handler = getattr(self, f"_on_{event.type}", None)
             if handler is not None:
-                handler(event)
+                try:
+                    handler(event)
+                except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError, RecursionError):
+                    self.skipped_lines += 1
             self.version += 1
+
+    def _on_skipped(self, e: ev.Skipped) -> None:
+        self.skipped_lines += max(0, e.lines)
 
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
@@ -145,12 +155,14 @@ class RunState:
         self.notes = list(e.notes)
         self.writer_pid, self.writer_host = e.pid, e.host
         self.status = "running"
-        for info in e.variants:
+        for info in e.variants[:MAX_VARIANTS]:
             known = {k: info[k] for k in ("description", "layers", "steps_per_epoch", "total_steps", "epochs", "config") if k in info}
             self.variants[info["name"]] = VariantState(name=info["name"], **known)
 
     def _variant(self, name: str) -> VariantState:
         if name not in self.variants:
+            if len(self.variants) >= MAX_VARIANTS:
+                raise ValueError(f"more than {MAX_VARIANTS} variants")
             self.variants[name] = VariantState(name=name)
         return self.variants[name]
 
@@ -221,6 +233,8 @@ class RunState:
     def _on_run_finished(self, e: ev.RunFinished) -> None:
         self.status = e.status
         self.summary = e.summary
+        if e.status == "failed" and isinstance(e.summary.get("error"), str):
+            self.error = e.summary["error"][: ev.MAX_TEXT]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -270,4 +284,5 @@ def build_summary(state: RunState) -> dict[str, Any]:
             "reproduced": state.finding_reproduced,
             "notes": list(state.notes),
             "variants": variants,
+            **({"error": state.error} if state.error else {}),
         }
