@@ -6,6 +6,7 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -56,6 +57,13 @@ def resolve_device(name: str) -> tuple[torch.device, str | None]:
 
 
 REGRESSION_DATASETS = {"noisy-line"}
+VERDICT_EVERY = 0.1  # share of a variant's run after which a verdict whose numbers changed is emitted again
+NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
+
+
+def wording(text: str) -> str:
+    """A verdict's text with its numbers blanked: what changes when the judgement, not a figure, changes."""
+    return NUMBER.sub("#", text)
 
 
 def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str] | None = None) -> dict:
@@ -126,7 +134,7 @@ class Run:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.status = "waiting"
-        self._verdicts: dict[str | None, str] = {}
+        self._verdicts: dict[str | None, tuple[bool | None, str, float]] = {}  # variant -> (reproduced, text, progress)
 
     def _load_data(self) -> dict[str, Dataset]:
         cache: dict[tuple, Dataset] = {}
@@ -152,13 +160,36 @@ class Run:
             for listener in self.listeners:
                 listener(event)
 
-    def update_verdicts(self) -> None:
-        verdicts, finding = judge(self.state, self.resolved.preset.expect)
+    def budgets(self) -> dict[str, int | None]:
+        """Each preset variant's own step budget (its TOML epochs/max_steps, before --epochs/--max-steps)."""
+        per_epoch = {r.name: r.steps_per_epoch for r in self.runs}
+        out: dict[str, int | None] = {}
+        for name, cfg in self.resolved.configs.items():
+            if name not in per_epoch:
+                out[name] = None  # left out (--variant): no data loaded to count its steps
+                continue
+            steps = cfg.epochs * per_epoch[name]
+            out[name] = min(steps, cfg.max_steps) if cfg.max_steps else steps
+        return out
+
+    def update_verdicts(self, final: bool = False) -> None:
+        """Emit a verdict when its state or wording changes, when its variant moved on by a tenth of the run
+        since the last one (the numbers it cites), and at the end; not at every epoch."""
+        verdicts, finding = judge(self.state, self.resolved.preset.expect, self.budgets())
         for variant, (reproduced, text) in [*verdicts.items(), (None, finding)]:
-            if text and self._verdicts.get(variant) != text:
-                self._verdicts[variant] = text
+            last = self._verdicts.get(variant)
+            if not text or (last is not None and last[1] == text):
+                continue
+            now = self._progress(variant)
+            changed = last is None or last[0] != reproduced or wording(last[1]) != wording(text)
+            if changed or final or now - last[2] >= VERDICT_EVERY:
+                self._verdicts[variant] = (reproduced, text, now)
                 step = self.state.variants[variant].step if variant in self.state.variants else max((r.step for r in self.runs), default=0)
                 self.emit(ev.Verdict(variant, step, reproduced, text))
+
+    def _progress(self, variant: str | None) -> float:
+        runs = [r for r in self.runs if variant is None or r.name == variant]
+        return sum(r.step for r in runs) / max(sum(r.total_steps for r in runs), 1)
 
     def _start_event(self) -> ev.RunStarted:
         preset = self.resolved.preset
@@ -174,7 +205,7 @@ class Run:
         """Train to the end (or a stop request); always closes the log and writes the summary."""
         self.status = "running"
         write_json_atomic(self.run_dir / PRESET_FILE, {
-            "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
+            "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect.model_dump(mode="json", by_alias=True) if self.resolved.preset.expect else {},
             "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
         })
         try:
@@ -197,7 +228,7 @@ class Run:
         return self.state.summary
 
     def _finish(self) -> None:
-        self.update_verdicts()
+        self.update_verdicts(final=True)
         self.state.status = self.status
         summary = build_summary(self.state)
         self.emit(ev.RunFinished(self.status, time.time(), summary))
