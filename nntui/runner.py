@@ -6,6 +6,7 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -59,6 +60,13 @@ def resolve_device(name: str) -> tuple[torch.device, str | None]:
 
 
 REGRESSION_DATASETS = {"noisy-line"}
+VERDICT_EVERY = 0.1  # share of a variant's run after which a verdict whose numbers changed is emitted again
+NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
+
+
+def wording(text: str) -> str:
+    """A verdict's text with its numbers blanked: what changes when the judgement, not a figure, changes."""
+    return NUMBER.sub("#", text)
 
 
 def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str] | None = None) -> dict:
@@ -155,7 +163,7 @@ class Run:
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.status = "waiting"
-        self._verdicts: dict[str | None, str] = {}
+        self._verdicts: dict[str | None, tuple[bool | None, str, float]] = {}  # variant -> (reproduced, text, progress)
 
     def _record_stopped_before_training(self) -> None:
         """run_started, each variant interrupted at step 0, run_finished and the summary."""
@@ -198,13 +206,36 @@ class Run:
                     self.listeners.remove(listener)
             self.log.append(event)  # last: a write failure (RecordWriteError) leaves the state complete
 
-    def update_verdicts(self) -> None:
-        verdicts, finding = judge(self.state, self.resolved.preset.expect)
+    def budgets(self) -> dict[str, int | None]:
+        """Each preset variant's own step budget (its TOML epochs/max_steps, before --epochs/--max-steps)."""
+        per_epoch = {r.name: r.steps_per_epoch for r in self.runs}
+        out: dict[str, int | None] = {}
+        for name, cfg in self.resolved.configs.items():
+            if name not in per_epoch:
+                out[name] = None  # left out (--variant): no data loaded to count its steps
+                continue
+            steps = cfg.epochs * per_epoch[name]
+            out[name] = min(steps, cfg.max_steps) if cfg.max_steps else steps
+        return out
+
+    def update_verdicts(self, final: bool = False) -> None:
+        """Emit a verdict when its state or wording changes, when its variant moved on by a tenth of the run
+        since the last one (the numbers it cites), and at the end; not at every epoch."""
+        verdicts, finding = judge(self.state, self.resolved.preset.expect, self.budgets())
         for variant, (reproduced, text) in [*verdicts.items(), (None, finding)]:
-            if text and self._verdicts.get(variant) != text:
-                self._verdicts[variant] = text
+            last = self._verdicts.get(variant)
+            if not text or (last is not None and last[1] == text):
+                continue
+            now = self._progress(variant)
+            changed = last is None or last[0] != reproduced or wording(last[1]) != wording(text)
+            if changed or final or now - last[2] >= VERDICT_EVERY:
+                self._verdicts[variant] = (reproduced, text, now)
                 step = self.state.variants[variant].step if variant in self.state.variants else max((r.step for r in self.runs), default=0)
                 self.emit(ev.Verdict(variant, step, reproduced, text))
+
+    def _progress(self, variant: str | None) -> float:
+        runs = [r for r in self.runs if variant is None or r.name == variant]
+        return sum(r.step for r in runs) / max(sum(r.total_steps for r in runs), 1)
 
     def _start_event(self, variants: list[dict] | None = None) -> ev.RunStarted:
         preset = self.resolved.preset
@@ -224,7 +255,8 @@ class Run:
         self.status = "running"
         try:
             write_json_atomic(self.run_dir / PRESET_FILE, {
-                "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
+                "name": self.resolved.name, "source": self.resolved.source,
+                "expect": self.resolved.preset.expect.model_dump(mode="json", by_alias=True) if self.resolved.preset.expect else {},
                 "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
             })
             self.emit(self._start_event())
@@ -263,7 +295,7 @@ class Run:
         """Verdicts, run_finished, summary.json, log closed: each done as far as the disk allows."""
         try:
             if not record_only:
-                self.update_verdicts()
+                self.update_verdicts(final=True)
         except RecordWriteError:
             pass
         self.state.status = self.status
