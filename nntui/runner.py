@@ -19,7 +19,7 @@ import torch
 from nntui.record import events as ev
 from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError
-from nntui.engine.lr_finder import resolve_auto_bounds
+from nntui.engine.lr_finder import needs_bounds, resolve_auto_bounds
 from nntui.presets import ResolvedPreset
 from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -108,25 +108,41 @@ class Run:
             batch_size_for(cfg, len(self.datasets[name].x_train), name)
         self.run_dir = create_run_dir(options.out, resolved.name)
         self.log = RunLog(self.run_dir)
-        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
-        try:
-            self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
-        except BaseException:
-            self.log.close()
-            shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
-            raise
-        self.notes.extend(lr_notes)
         self._emit_lock = threading.Lock()
-        self.runs = [
-            VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
-            for v in resolved.preset.variants
-            if v.name in self.configs
-        ]
+        self.runs: list[VariantRun] = []  # built once no schedule bound is "auto" (the trainer holds this list)
         self.trainer = Trainer(self.runs, self.emit, on_epoch=self.update_verdicts)
+        # "auto" cyclic / one-cycle bounds: from a saved lr_find.json now, or from an LR range test that
+        # execute() runs first, in the event stream, so the dashboard shows it live
+        self.sweep_pending = options.from_lr_find is None and any(needs_bounds(cfg) for cfg in self.configs.values())
+        if not self.sweep_pending:
+            try:
+                self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+            except BaseException:
+                self.log.close()
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
+                raise
+            self.notes.extend(lr_notes)
+            self._build_runs()
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.status = "waiting"
         self._verdicts: dict[str | None, str] = {}
+
+    def _build_runs(self) -> None:
+        self.runs.extend(
+            VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
+            for v in self.resolved.preset.variants
+            if v.name in self.configs
+        )
+
+    def _range_test(self) -> None:
+        """The LR range test for "auto" bounds, its events in the run's stream; then the variants can be built."""
+        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, None,
+                                                     emit=self.emit, stop=self.trainer.stop, preset=self.resolved.name)
+        self.sweep_pending = False
+        if not self.trainer.stop.is_set():
+            self.notes.extend(lr_notes)
+            self._build_runs()
 
     def _load_data(self) -> dict[str, Dataset]:
         cache: dict[tuple, Dataset] = {}
@@ -173,18 +189,20 @@ class Run:
     def execute(self) -> dict:
         """Train to the end (or a stop request); always closes the log and writes the summary."""
         self.status = "running"
-        write_json_atomic(self.run_dir / PRESET_FILE, {
-            "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
-            "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
-        })
         try:
+            if self.sweep_pending:
+                self._range_test()
+            write_json_atomic(self.run_dir / PRESET_FILE, {
+                "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
+                "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
+            })
             self.emit(self._start_event())
             for data in {id(d): d for d in self.datasets.values()}.values():
                 if data.task == "regression":
                     self.emit(ev.Sample("train", data.x_train.squeeze(1).tolist(), data.y_train.squeeze(1).tolist()))
                     self.emit(ev.Sample("test", data.x_test.squeeze(1).tolist(), data.y_test.squeeze(1).tolist()))
                     break
-            self.status = self.trainer.run()
+            self.status = "interrupted" if not self.runs and self.trainer.stop.is_set() else self.trainer.run()
         except BaseException:
             self.status = "interrupted"
             for run in self.runs:
