@@ -23,7 +23,7 @@ from nntui.engine.budget import check_fits, check_ranges, estimate_bytes
 from nntui.engine.checkpoints import file_stems
 from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError, RecordWriteError
-from nntui.engine.lr_finder import resolve_auto_bounds
+from nntui.engine.lr_finder import needs_bounds, resolve_auto_bounds
 from nntui.presets import ResolvedPreset
 from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_crash_log, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -136,47 +136,40 @@ class Run:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         self._emit_lock = threading.Lock()
-        try:
-            self._prepare_training()
-        except KeyboardInterrupt as exc:  # a stop request during the LR range test: say so in the record
-            self.stop_reason = self.stop_reason or str(exc) or "SIGINT"
-            self._record_stopped_before_training()
-            exc.run_dir = self.run_dir
-            raise
-        except BaseException:
-            self.log.discard()
-            shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
-            raise
-
-    def _prepare_training(self) -> None:
-        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
-        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, self.options.from_lr_find)
-        self.notes.extend(lr_notes)
-        stems = file_stems([v.name for v in self.resolved.preset.variants if v.name in self.configs])
-        self.runs = []
-        for v in self.resolved.preset.variants:
-            if v.name in self.configs:
-                run = VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
-                run.file_stem = stems[v.name]
-                self.runs.append(run)
         self.trainer = Trainer(self.runs, self.emit, on_epoch=self.update_verdicts)
+        # "auto" cyclic / one-cycle bounds: from a saved lr_find.json now, or from an LR range test that
+        # execute() runs first, in the event stream, so the dashboard shows it live
+        self.sweep_pending = options.from_lr_find is None and any(needs_bounds(cfg) for cfg in self.configs.values())
+        if not self.sweep_pending:
+            try:
+                self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+            except BaseException:
+                self.log.discard()
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
+                raise
+            self.notes.extend(lr_notes)
+            self._build_runs()
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
         self.status = "waiting"
         self._verdicts: dict[str | None, tuple[bool | None, str, float]] = {}  # variant -> (reproduced, text, progress)
 
-    def _record_stopped_before_training(self) -> None:
-        """run_started, each variant interrupted at step 0, run_finished and the summary."""
-        self.runs, self._verdicts = [], {}
-        self.status = "interrupted"
-        infos = [vars(ev.VariantInfo(name, "", [], 0, 0, cfg.epochs, cfg.model_dump(mode="json"))) for name, cfg in self.configs.items()]
-        try:
-            self.emit(self._start_event(infos))
-            for name in self.configs:
-                self.emit(ev.VariantFinished(name, "interrupted", 0, 0.0, f"stopped by {self.stop_reason or 'a signal'} during the LR range test"))
-        except RecordWriteError:
-            pass
-        self._finish(record_only=True)
+    def _build_runs(self) -> None:
+        stems = file_stems([v.name for v in self.resolved.preset.variants if v.name in self.configs])
+        for v in self.resolved.preset.variants:
+            if v.name in self.configs:
+                run = VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
+                run.file_stem = stems[v.name]
+                self.runs.append(run)
+
+    def _range_test(self) -> None:
+        """The LR range test for "auto" bounds, its events in the run's stream; then the variants can be built."""
+        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, None,
+                                                     emit=self.emit, stop=self.trainer.stop, preset=self.resolved.name)
+        self.sweep_pending = False
+        if not self.trainer.stop.is_set():
+            self.notes.extend(lr_notes)
+            self._build_runs()
 
     def _load_data(self) -> dict[str, Dataset]:
         cache: dict[tuple, Dataset] = {}
@@ -254,6 +247,8 @@ class Run:
         with its traceback in crash.log (a write failure needs none: its message says it all)."""
         self.status = "running"
         try:
+            if self.sweep_pending:
+                self._range_test()
             write_json_atomic(self.run_dir / PRESET_FILE, {
                 "name": self.resolved.name, "source": self.resolved.source,
                 "expect": self.resolved.preset.expect.model_dump(mode="json", by_alias=True) if self.resolved.preset.expect else {},
@@ -265,7 +260,7 @@ class Run:
                     self.emit(ev.Sample("train", data.x_train.squeeze(1).tolist(), data.y_train.squeeze(1).tolist()))
                     self.emit(ev.Sample("test", data.x_test.squeeze(1).tolist(), data.y_test.squeeze(1).tolist()))
                     break
-            self.status = self.trainer.run()
+            self.status = "interrupted" if not self.runs and self.trainer.stop.is_set() else self.trainer.run()
         except KeyboardInterrupt:
             self.status = "interrupted"
             self._close_variants("interrupted", "stopped at once")
