@@ -29,6 +29,7 @@ from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_di
 from nntui.record.state import RunState, build_summary
 from nntui.engine.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
+from nntui.verdicts.health import check_health
 
 
 @dataclass
@@ -296,6 +297,7 @@ class Run:
         self.state.status = self.status
         self.state.error = self.failure
         summary = build_summary(self.state)
+        summary["health"] = check_health(self.state)
         if self.stop_reason:
             summary["stopped_by"] = self.stop_reason
         problems: list[RecordWriteError] = []

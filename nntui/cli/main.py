@@ -17,6 +17,7 @@ from rich.console import Console
 from nntui.cli.common import (
     EXIT_INTERRUPTED, DataDirOpt, DatasetOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, fail, out_console,
 )
+from nntui.cli.check import check_command
 from nntui.cli.lr_find import lr_find_command
 from nntui.cli.terminal import HANGUP_CHOICES, RunInterrupted, StopSignals, install_tolerant_output
 from nntui.cli.watch import watch_command
@@ -148,6 +149,7 @@ def _run_headless(the_run, signals: StopSignals, as_json: bool, console: Console
 
 app.command("lr-find")(lr_find_command)
 app.command("watch")(watch_command)
+app.command("check")(check_command)
 
 
 def main() -> None:

@@ -79,6 +79,8 @@ class VariantState:
     layer_stats_step: int = 0
     grad_median_history: dict[str, BoundedSeries] = field(default_factory=dict)
     first_layer_stats: list[dict[str, Any]] = field(default_factory=list)  # first probe
+    grad_nonfinite_since: dict[str, int] = field(default_factory=dict)  # layer -> first probe whose gradient turned non-finite
+    _grad_finite_seen: set = field(default_factory=set)
     optimizer: dict[str, Any] = field(default_factory=dict)  # latest OptimizerState as dict
     predictions: dict[str, Any] | None = None
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> latest
@@ -227,6 +229,10 @@ class RunState:
             series = v.grad_median_history.setdefault(layer["name"], BoundedSeries(512))
             if layer["grad"][2] is not None:
                 series.append(e.step, layer["grad"][2])
+            if layer.get("grad_norm") is not None:
+                v._grad_finite_seen.add(layer["name"])
+            elif layer["name"] in v._grad_finite_seen:  # None from the start: a layer without a gradient
+                v.grad_nonfinite_since.setdefault(layer["name"], e.step)
 
     def _on_optimizer_state(self, e: ev.OptimizerState) -> None:
         self._variant(e.variant).optimizer = {"step": e.step, "groups": e.groups, "layers": e.layers}
