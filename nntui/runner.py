@@ -38,6 +38,7 @@ class RunOptions:
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
     from_lr_find: Path | None = None  # lr_find.json whose cyclic bounds replace schedule base_lr/max_lr = "auto"
+    run_dir: Path | None = None  # this exact new directory instead of one under `out` (seeds: runs/<id>/seed-N)
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
@@ -106,7 +107,7 @@ class Run:
         self.datasets = self._load_data()
         for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
             batch_size_for(cfg, len(self.datasets[name].x_train), name)
-        self.run_dir = create_run_dir(options.out, resolved.name)
+        self.run_dir = create_run_dir(options.out, resolved.name) if options.run_dir is None else _exact_run_dir(options.run_dir)
         self.log = RunLog(self.run_dir)
         # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
         try:
@@ -224,6 +225,14 @@ class Run:
         else:
             self.trainer.paused.set()
         return self.trainer.paused.is_set()
+
+
+def _exact_run_dir(path: Path) -> Path:
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise NntuiError(f"cannot create run directory {path}: {exc.strerror}") from None
+    return path
 
 
 def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> Run:
