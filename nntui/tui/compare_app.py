@@ -144,7 +144,7 @@ class CompareApp(App[None]):
         runs = len(self.run_dirs) if not self.bands else len(self.sources)
         what = f"{runs} seeds" if self.bands else f"{runs} runs"
         mode = "replay" if snap.status in FINISHED else "watch"
-        header = Text.assemble(("nntui compare ", "bold"), (snap.preset or "…", "bold cyan"), f" · {what} · {len(snap.variants)} curves · {mode}")
+        header = Text.assemble(("nntui seeds " if self.bands else "nntui compare ", "bold"), (snap.preset or "…", "bold cyan"), f" · {what} · {len(snap.variants)} curves · {mode}")
         self.query_one("#cmp-header", Static).update(Text("\n").join([header, Text(selected_summary(snap, self.view))]))
         with self.batch_update():
             for key in self.visible_panels():

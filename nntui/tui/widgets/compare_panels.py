@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
 from nntui.tui.widgets.common import (
-    MISSING, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, fmt_sci, log10, log_floor, step_axis, stride, variant_color,
+    MISSING, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, log_floor, step_axis, stride, variant_color,
 )
 
 
@@ -65,7 +65,7 @@ class LayersComparePanel(Vertical):
         table.add_column("dead %", no_wrap=True, overflow="ellipsis")
         selected = snap.variant(view.selected)
         for i, v in enumerate(snap.variants):
-            hidden = v.layer_stats[1:]  # a layer's input is the previous layer's activation
+            hidden = [layer for layer in v.layer_stats if layer.get("saturation") is not None or layer.get("dead") is not None]  # the output layer has none
             table.add_row(
                 Text(("▶ " if v is selected else "  ") + v.name, style=_style(i, v is selected)),
                 " ".join(fmt(layer["grad"][2], ".0e") for layer in v.layer_stats) or MISSING,
@@ -193,4 +193,4 @@ def selected_summary(snap: Snapshot, view: ViewOptions) -> str:
     v = snap.variant(view.selected)
     if v is None:
         return "waiting for the runs' first events…"
-    return f"▶ {v.name} ({view.selected % len(snap.variants) + 1}/{len(snap.variants)}) · {v.status} · step {v.step} · test {fmt(v.last_test_loss)} · |grad| L1 {fmt_sci(v.layer_stats[0]['grad'][2]) if v.layer_stats else MISSING}"
+    return f"▶ {v.name} ({view.selected % len(snap.variants) + 1}/{len(snap.variants)}) · {v.status} · step {v.step} · test {fmt(v.last_test_loss)}"
