@@ -119,4 +119,4 @@ def compare_command(
     console.print(compare_table(summaries, labels))
     for s, label, path in zip(summaries, labels, run_dirs):
         mark = {True: "✓", False: "✗"}.get(s.get("reproduced"), "·")
-        console.print(f"{label} = {path}" + (f": {mark} {s['finding']}" if s.get("finding") else ""), highlight=False)
+        console.print(f"{label} = {path}" + (f": {mark} {s['finding']}" if s.get("finding") else ""), highlight=False, soft_wrap=True)

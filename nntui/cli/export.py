@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from nntui.cli.common import fail
 
@@ -28,7 +29,7 @@ def export_command(
     from nntui.record.runs import check_run_dir, is_seeds_run, seed_dirs
 
     export = export_csv if fmt is ExportFormat.csv else export_tensorboard
-    console = Console(highlight=False)
+    console = Console(highlight=False, soft_wrap=True)  # paths stay whole, to copy
     try:
         check_run_dir(run_dir)
         jobs = [(path, out / path.name) for _, path in seed_dirs(run_dir)] if is_seeds_run(run_dir) else [(run_dir, out)]
@@ -39,7 +40,7 @@ def export_command(
             console.print(f"{source} → {target}: {counts}")
             notes.extend(n for n in result.notes if n not in notes)
     except NntuiError as exc:
-        raise fail(str(exc)) from None
+        raise fail(escape(str(exc))) from None  # the message names nntui[tensorboard]: not rich markup
     for note in notes:
         console.print(f"note: {note}")
     if fmt is ExportFormat.tensorboard:
