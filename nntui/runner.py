@@ -43,6 +43,7 @@ class RunOptions:
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
     from_lr_find: Path | None = None  # lr_find.json whose cyclic bounds replace schedule base_lr/max_lr = "auto"
+    run_dir: Path | None = None  # this exact new directory instead of one under `out` (seeds: runs/<id>/seed-N)
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
@@ -130,7 +131,7 @@ class Run:
         self.failure = ""  # status "failed": what went wrong
         self.crash_log: Path | None = None  # where the traceback of a crash went
         self.runs: list[VariantRun] = []
-        self.run_dir = create_run_dir(options.out, resolved.name)
+        self.run_dir = create_run_dir(options.out, resolved.name) if options.run_dir is None else _exact_run_dir(options.run_dir)
         try:
             self.log = RunLog(self.run_dir)
         except RecordWriteError:
@@ -343,6 +344,14 @@ class Run:
         else:
             self.trainer.paused.set()
         return self.trainer.paused.is_set()
+
+
+def _exact_run_dir(path: Path) -> Path:
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise NntuiError(f"cannot create run directory {path}: {exc.strerror}") from None
+    return path
 
 
 def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> Run:

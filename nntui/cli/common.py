@@ -18,7 +18,7 @@ DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where run directories go.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key for every variant, e.g. --set optimizer.lr=0.01.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (init, data order, dropout).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout (progress goes to stderr).")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print one JSON summary on stdout (progress goes to stderr).")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
