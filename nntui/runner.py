@@ -92,7 +92,9 @@ def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str
 class Run:
     """Prepared by `prepare_run`; `execute()` trains in the calling thread, `start()` in a worker thread."""
 
-    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> None:
+    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> None:
+        say = on_phase or (lambda _: None)  # set-up progress for the dashboard (data, range test, models)
         self.resolved = resolved
         self.options = options
         self.state = RunState()
@@ -103,6 +105,7 @@ class Run:
         if device_note:
             self.notes.append(device_note)
         requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
+        say("loading the data")
         self.datasets = self._load_data()
         for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
             batch_size_for(cfg, len(self.datasets[name].x_train), name)
@@ -110,13 +113,15 @@ class Run:
         self.log = RunLog(self.run_dir)
         # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
         try:
-            self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+            self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find,
+                                                         progress=lambda done, total: say(f"LR range test: step {done}/{total}"))
         except BaseException:
             self.log.close()
             shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
             raise
         self.notes.extend(lr_notes)
         self._emit_lock = threading.Lock()
+        say("building the models")
         self.runs = [
             VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
             for v in resolved.preset.variants
@@ -226,5 +231,6 @@ class Run:
         return self.trainer.paused.is_set()
 
 
-def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> Run:
-    return Run(resolved, options, listeners)
+def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                on_phase: Callable[[str], None] | None = None) -> Run:
+    return Run(resolved, options, listeners, on_phase)

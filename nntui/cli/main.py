@@ -98,24 +98,37 @@ def run(
     from_lr_find: Annotated[Optional[Path], typer.Option("--from-lr-find", help="Take cyclic-LR bounds set to \"auto\" from this lr_find.json (or run directory) instead of a new range test.")] = None,
 ) -> None:
     """Train a preset's variants side by side, with the live dashboard or headless."""
-    from nntui.presets import load_preset
-    from nntui.runner import RunOptions, prepare_run
-
     console = out_console(as_json)
+    option_values = dict(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
     try:
-        resolved = load_preset(preset, overrides or [])
-        options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
         if _use_dashboard(headless, as_json):
-            from nntui.tui.app import run_dashboard
+            from nntui.tui.launch import run_dashboard
 
-            the_run = prepare_run(resolved, options)
-            summary = run_dashboard(the_run)
+            # the dashboard paints first; the preset, torch, the data and the models load behind it
+            summary = run_dashboard(starter=_dashboard_starter(preset, overrides or [], option_values), preset=Path(preset).stem)
             raise typer.Exit(EXIT_INTERRUPTED if summary.get("status") == "interrupted" else 0)
-        summary = _run_headless(resolved, options, as_json, console)
+        from nntui.presets import load_preset
+        from nntui.runner import RunOptions
+
+        resolved = load_preset(preset, overrides or [])
+        summary = _run_headless(resolved, RunOptions(**option_values), as_json, console)
     except NntuiError as exc:
         raise fail(str(exc)) from None
     if summary.get("status") == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _dashboard_starter(preset: str, overrides: list[str], option_values: dict):
+    def start(on_phase):
+        from nntui.presets import load_preset
+
+        resolved = load_preset(preset, overrides)
+        on_phase("importing PyTorch")
+        from nntui.runner import RunOptions, prepare_run
+
+        return prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+
+    return start
 
 
 def _run_headless(resolved, options, as_json: bool, console: Console) -> dict:
