@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 
 from textual import events, on, work
@@ -25,6 +25,7 @@ from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader, writer_gone
 from nntui.record.state import RunState
 from nntui.tui.replay import JUMP, Replay, ReplayControls
+from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
@@ -52,10 +53,7 @@ PANELS = [
     ("lesson", "Lesson", LessonPanel),
 ]
 
-Starter = Callable[[Callable[[str], None]], object]  # (on_phase) -> a prepared Run
-
-
-class Dashboard(ReplayControls, App[None]):
+class Dashboard(ReplayControls, LiveStart, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -187,30 +185,6 @@ class Dashboard(ReplayControls, App[None]):
         self.redraw()
 
     # -- data
-
-    def start_run(self) -> None:
-        self.start_thread = threading.Thread(target=self._prepare_and_start, name="nntui-setup", daemon=True)
-        self.start_thread.start()
-
-    def _prepare_and_start(self) -> None:
-        """Import torch, load the data, build the models (and a range test) off the UI thread, then train."""
-        started = time.monotonic()
-
-        def on_phase(phase: str) -> None:
-            self.phase = f"{phase} ({time.monotonic() - started:.1f} s)"
-
-        try:
-            run = self.starter(on_phase)
-        except BaseException as exc:  # the CLI reports it (a bad input: one line, exit 2)
-            self.start_error = exc
-            self.call_from_thread(self.exit)
-            return
-        self.phase = ""
-        self.prepared_run, self.run_dir = run, Path(run.run_dir)
-        if self.quitting:
-            return  # run_dashboard removes the unused run directory
-        self.live_run, self.state = run, run.state
-        run.start()
 
     @work(thread=True, exclusive=True, name="follow-log")
     def follow_log(self) -> None:
