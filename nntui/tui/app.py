@@ -37,7 +37,7 @@ from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
 
 REFRESH_HZ = 2  # the timer: header and data checks
-PLOT_DUTY = 0.03  # panels redraw at most this share of the time: the UI thread shares the GIL with training
+PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
 MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (about 1 Hz)
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"

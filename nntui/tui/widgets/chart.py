@@ -100,11 +100,16 @@ class Canvas:
             self.put(int(c0 + (c1 - c0) * t), int(r0 + (r1 - r0) * t), char, style)
 
     def rows(self) -> list[Text]:
+        """One Text per row, one span per run of equal style (a span per cell would cost 10x)."""
         out = []
         for chars, styles in zip(self.chars, self.styles):
-            text = Text()
-            for char, style in zip(chars, styles):
-                text.append(char, style or None)
+            text = Text("".join(chars))
+            start = 0
+            for end in range(1, len(styles) + 1):
+                if end == len(styles) or styles[end] != styles[start]:
+                    if styles[start]:
+                        text.stylize(styles[start], start, end)
+                    start = end
             out.append(text)
         return out
 
@@ -282,8 +287,9 @@ def render_box_figure(fig: BoxFigure, width: int, height: int, ascii_only: bool 
             cells[med] = ("o" if ascii_only else "●", fig.style + " bold") if single else (median, "bold white")
         line = Text(name[:name_w].rjust(name_w) + " ", style="bold")
         line.append("|" if ascii_only else "│", "grey50")
-        for char, style in cells:
-            line.append(char, style or None)
+        row = Canvas(plot_w, 1, ascii_only)
+        row.chars[0], row.styles[0] = [c for c, _ in cells], [st for _, st in cells]
+        line.append_text(row.rows()[0])
         lines.append(line)
     lines.append(_x_axis_line(axis, lambda v: axis.position(v) * (plot_w - 1), name_w + 1, plot_w, ascii_only))
     lines.append(_x_labels(axis, lambda v: axis.position(v) * (plot_w - 1), name_w + 1, plot_w, fig.guide_label))

@@ -46,4 +46,7 @@ class LessonPanel(VerticalScroll):
         if snap.notes:
             parts.append(Text("\nnotes", style="bold underline"))
             parts.extend(Text(note, style="dim") for note in snap.notes)
-        self.query_one("#lesson-text", Static).update(Group(*parts))
+        key = tuple((p.plain, tuple(p.spans), str(p.style)) for p in parts)
+        if key != getattr(self, "_shown", None):  # verdicts change at epoch ends: no relayout in between
+            self._shown = key
+            self.query_one("#lesson-text", Static).update(Group(*parts))

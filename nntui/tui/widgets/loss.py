@@ -3,7 +3,6 @@ accuracy or the fitted curves; a table of the variants."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -11,7 +10,7 @@ from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
 from nntui.tui.widgets.chart import LineFigure, Series
-from nntui.tui.widgets.common import STATUS_STYLE, Chart, ViewOptions, fmt, fmt_pct, stride, variant_color, variant_marker
+from nntui.tui.widgets.common import STATUS_STYLE, Chart, TextTable, ViewOptions, update_static, fmt, fmt_pct, stride, variant_color, variant_marker
 
 MAX_EPOCH_MARKS = 8
 
@@ -104,10 +103,10 @@ class LossPanel(VerticalScroll):
         self.query_one("#loss-plot", Chart).show(loss_figure(snap, view, max(100, 2 * width)))
         metric = self.query_one("#metric-plot", Chart)
         metric.show(fit_figure(snap, view) if snap.task == "regression" else accuracy_figure(snap, view))
-        self.query_one("#loss-table", Static).update(self._table(snap, view))
+        update_static(self.query_one("#loss-table", Static), self._table(snap, view), len(snap.variants))
 
-    def _table(self, snap: Snapshot, view: ViewOptions) -> Table:
-        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+    def _table(self, snap: Snapshot, view: ViewOptions) -> Text:
+        table = TextTable()
         table.add_column("variant", no_wrap=True)
         table.add_column("status", no_wrap=True)
         table.add_column("step", justify="right", no_wrap=True)
@@ -123,4 +122,4 @@ class LossPanel(VerticalScroll):
             if snap.task != "regression":
                 row.append(fmt_pct(v.last_test_accuracy))
             table.add_row(*row)
-        return table
+        return table.to_text()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
@@ -13,7 +12,7 @@ from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
 from nntui.tui.widgets.chart import BoxFigure, LineFigure, Series
-from nntui.tui.widgets.common import MISSING, Chart, ViewOptions, fmt_sci, stride
+from nntui.tui.widgets.common import MISSING, Chart, ViewOptions, fmt_sci, stride, TextTable, update_static
 from nntui.tui.widgets.loss import step_range
 
 GUIDE_RATIO = 1e-3  # the lecture's rule of thumb for update:data
@@ -61,7 +60,7 @@ class OptimizerPanel(VerticalScroll):
         ratio_plot.show(BoxFigure("update:data per layer", [layer["name"] for layer in layers],
                                   [[layer["update_ratio"]] * 5 for layer in layers], guide=GUIDE_RATIO,
                                   guide_label=(": " if view.ascii_only else "┆ ") + "1e-3 guide"))
-        self.query_one("#opt-table", Static).update(self._table(v))
+        update_static(self.query_one("#opt-table", Static), self._table(v), len(v.layer_stats) + len(v.optimizer.get("groups", [])))
 
     def _table(self, v) -> Group:
         groups = v.optimizer.get("groups", [])
@@ -75,13 +74,13 @@ class OptimizerPanel(VerticalScroll):
         }
         cells = {name: [cell(layer) for layer in v.layer_stats] for name, cell in columns.items()}
         shown = [name for name, values in cells.items() if any(x != MISSING for x in values)]  # SGD has no moments
-        table = Table(box=None, padding=(0, 0, 0, 1), show_edge=False)
+        table = TextTable(gap=1)
         table.add_column("layer", no_wrap=True)
         for name in shown:
             table.add_column(name, justify="right", no_wrap=True)
         for i, layer in enumerate(v.layer_stats):
             table.add_row(layer["name"], *[cells[name][i] for name in shown])
-        return Group(*lines, table)
+        return Group(*lines, table.to_text())
 
 
 def _ratio_text(ratio: float | None) -> str:
