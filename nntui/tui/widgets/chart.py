@@ -42,6 +42,7 @@ class LineFigure:
     hlines: list[tuple[float, str]] = field(default_factory=list)  # (y, style)
     x_label: str = "step"
     x_integer: bool = True
+    draw_order: tuple[str, ...] = ("dots", "line", "points")  # later kinds draw over earlier ones
     y_format: str = ""  # "sci": 1.0e-03 labels
     legend: list[tuple[str, str, str]] = field(default_factory=list)  # (marker, style, text)
 
@@ -116,9 +117,9 @@ class Canvas:
 
 def render_line_figure(fig: LineFigure, width: int, height: int, ascii_only: bool = False) -> list[Text]:
     """The figure as `height` lines of `width` cells: title, plot with y ticks, x ticks, legend."""
-    lines: list[Text] = [Text(fig.title[:width], style="bold")]
+    lines: list[Text] = [Text(fig.title if len(fig.title) <= width else fig.title[: width - 1] + "…", style="bold")]
     legend = _legend(fig.legend, width)
-    plot_rows = height - 1 - 2 - (1 if legend else 0)
+    plot_rows = height - 1 - 2 - len(legend)
     if plot_rows < 3 or width < 16:
         return (lines + [Text("(too small to plot)", style="dim")])[:height]
     if fig.y_fixed:
@@ -151,7 +152,7 @@ def render_line_figure(fig: LineFigure, width: int, height: int, ascii_only: boo
             for c in range(plot_w):
                 canvas.put(c, int(round(r)), "-" if ascii_only else "╌", style)
     over = "^" if ascii_only else "↑"
-    for kind in ("dots", "line", "points"):
+    for kind in fig.draw_order:
         for s in (s for s in fig.series if s.kind == kind):
             previous = None
             for x, y in zip(s.xs, s.ys):
@@ -190,8 +191,7 @@ def render_line_figure(fig: LineFigure, width: int, height: int, ascii_only: boo
         lines.append(line)
     lines.append(_x_axis_line(x_axis, col, label_w, plot_w, ascii_only))
     lines.append(_x_labels(x_axis, col, label_w, plot_w, fig.x_label + ("  ↑ off scale" if clipped and not ascii_only else "  ^ off scale" if clipped else "")))
-    if legend:
-        lines.append(legend)
+    lines.extend(legend)
     return lines[:height]
 
 
@@ -223,16 +223,21 @@ def _x_labels(axis: Axis, col, label_w: int, plot_w: int, name: str) -> Text:
     return Text(" " * label_w + text, style="grey62")
 
 
-def _legend(entries: list[tuple[str, str, str]], width: int) -> Text | None:
-    if not entries:
-        return None
+def _legend(entries: list[tuple[str, str, str]], width: int) -> list[Text]:
+    """Every mark's entry, on as many lines as it takes (under the plot: it never covers data)."""
+    lines: list[Text] = []
     text = Text()
     for marker, style, label in entries:
-        if text.cell_len + len(label) + 3 > width:
-            break
-        text.append(marker, style + " bold")
-        text.append(f" {label}  ")
-    return text
+        entry = Text.assemble((marker, style + " bold"), f" {label}"[: max(1, width - 3)])
+        if text.cell_len and text.cell_len + 2 + entry.cell_len > width:
+            lines.append(text)
+            text = Text()
+        if text.cell_len:
+            text.append("  ")
+        text.append_text(entry)
+    if text.cell_len:
+        lines.append(text)
+    return lines
 
 
 # ---------------------------------------------------------------- per-layer box rows

@@ -79,8 +79,6 @@ class StatusHeader(Static):
         if note and word != "stopped":
             bottom.append(f" · {note}", style="yellow")
         third = outcome_line(snap, view, note if note.startswith("writer") else "")
-        lines = [top, bottom, third]
-        if self.size.width:
-            for line in lines[1:]:
-                line.truncate(self.size.width - 2, overflow="ellipsis")
-        self.update(Text("\n").join(lines), layout=False)  # fixed height: no relayout
+        text = Text("\n").join([top, bottom, third])
+        text.no_wrap, text.overflow = True, "ellipsis"  # three lines at any width: cut, never wrapped
+        self.update(text, layout=False)  # fixed height: no relayout

@@ -16,8 +16,8 @@ MAX_EPOCH_MARKS = 8
 
 
 def epoch_marks(v: VariantView, last_step: float) -> list[int]:
-    if not v.steps_per_epoch:
-        return []
+    if not v.steps_per_epoch or last_step / v.steps_per_epoch > 4 * MAX_EPOCH_MARKS:
+        return []  # hundreds of tiny epochs (full batch): marks would only clutter
     count = int(last_step // v.steps_per_epoch)
     every = max(1, -(-count // MAX_EPOCH_MARKS))
     return [k * v.steps_per_epoch for k in range(every, count + 1, every)]
@@ -67,7 +67,8 @@ def accuracy_figure(snap: Snapshot, view: ViewOptions) -> LineFigure:
 def fit_figure(snap: Snapshot, view: ViewOptions) -> LineFigure:
     train, test = snap.samples.get("train"), snap.samples.get("test")
     xs = [x for split in (train, test) if split for x in split[0]]
-    fig = LineFigure("fit: points vs curves", x_min=min(xs, default=0.0), x_max=max(xs, default=1.0), x_integer=False, x_label="x")
+    fig = LineFigure("fit: points vs curves", x_min=min(xs, default=0.0), x_max=max(xs, default=1.0), x_integer=False, x_label="x",
+                     draw_order=("points", "dots", "line"))  # the fitted curves over the data points
     ascii_only = view.ascii_only
     if train:
         fig.series.append(Series(*train, marker="." if ascii_only else "·", style="grey62", kind="points"))

@@ -32,7 +32,7 @@ def tick_label(x: float, fmt: str = "") -> str:
     if x == 0:
         return "0"
     if fmt == "sci":
-        return f"{x:.0e}".replace("e-0", "e-").replace("e+0", "e")
+        return f"{x:.2g}" if 1e-3 <= abs(x) < 1e4 else f"{x:.1e}".replace("e-0", "e-").replace("e+0", "e")
     if abs(x) >= 10_000 or abs(x) < 1e-2:
         return f"{x:.0e}".replace("e+0", "e").replace("e-0", "e-")
     return f"{x:g}"
@@ -72,7 +72,7 @@ def log_axis(lo: float, hi: float, count: int) -> Axis:
         values = [v for v in values if 10.0**a <= v <= 10.0**b]
         ticks = [(v, tick_label(v)) for v in values]
         if len(ticks) > count + 2:
-            ticks = [t for t in ticks if str(t[1]).startswith("1")] or ticks
+            ticks = [t for t in ticks if round(t[0] / 10 ** math.floor(math.log10(t[0]) + 1e-9)) == 1] or ticks
     else:
         every = max(1, math.ceil((b - a) / max(1, count)))
         ticks = [(10.0**k, f"1e{k}") for k in range(a, b + 1, every)]
