@@ -32,9 +32,16 @@ def watch_command(
     try:
         if run_dir is None:
             run_dir = newest_run()
-        from nntui.tui.app import make_app
+        from nntui.record.runs import is_seeds_run
 
-        app = make_app(run_dir=run_dir)
+        if is_seeds_run(run_dir):  # a --seeds run: its seeds folded into a mean and a band per variant
+            from nntui.tui.compare_app import make_compare_app
+
+            app = make_compare_app([run_dir])
+        else:
+            from nntui.tui.app import make_app
+
+            app = make_app(run_dir=run_dir)
     except NntuiError as exc:
         raise fail(str(exc)) from None
     app.run()

@@ -15,6 +15,7 @@ from nntui.record import events as ev
 
 EMA_ALPHA = 0.05  # weight of the newest point in the smoothed train loss
 FINAL_LOSS_WINDOW = 50  # steps averaged for the reported final train loss
+MAX_VARIANTS = 256  # a log naming more is not one nntui wrote: further names are skipped
 
 
 class BoundedSeries:
@@ -111,6 +112,29 @@ class VariantState:
         return (self.total_steps - self.step) / max(self.steps_per_second, 1e-9)
 
 
+@dataclass
+class SweepState:
+    """An LR range test as its events tell it: the curve so far and the suggestions (provisional until finished)."""
+
+    variant: str
+    start_lr: float = 0.0
+    end_lr: float = 0.0
+    num_iter: int = 0
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float | None] = field(default_factory=list)
+    smoothed: list[float | None] = field(default_factory=list)
+    suggestions: dict[str, float | None] = field(default_factory=dict)  # name -> lr
+    cyclic: dict[str, Any] = field(default_factory=dict)  # base_lr, max_lr, rule, stability (once finished)
+    centred: list[float | None] = field(default_factory=list)
+    stopped: str = ""  # "" while running, else the sweep's stop status
+    stop_reason: str = ""
+    file: str = ""
+
+    @property
+    def running(self) -> bool:
+        return not self.stopped
+
+
 class RunState:
     """Thread-safe: the trainer thread applies events while the UI thread reads under `lock`."""
 
@@ -125,7 +149,7 @@ class RunState:
         self.task = "classification"
         self.run_dir = ""
         self.notes: list[str] = []
-        self.status = "waiting"  # waiting | running | completed | diverged | interrupted
+        self.status = "waiting"  # waiting | running | completed | diverged | interrupted | failed
         self.variants: dict[str, VariantState] = {}
         self.alerts: deque[ev.Alert] = deque(maxlen=max_alerts)
         self.finding = ""
@@ -133,13 +157,23 @@ class RunState:
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
         self.summary: dict[str, Any] = {}
         self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
+        self.error = ""  # status "failed": what went wrong
+        self.skipped_lines = 0  # log lines (or events) that could not be read: shown, not fatal
+        self.sweeps: dict[str, SweepState] = {}  # LR range tests by variant, in the order they ran
 
     def apply(self, event: ev.Event) -> None:
+        """Apply one event; one that does not fit the state so far (a hand-edited or foreign log) is counted in skipped_lines."""
         with self.lock:
             handler = getattr(self, f"_on_{event.type}", None)
             if handler is not None:
-                handler(event)
+                try:
+                    handler(event)
+                except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError, RecursionError):
+                    self.skipped_lines += 1
             self.version += 1
+
+    def _on_skipped(self, e: ev.Skipped) -> None:
+        self.skipped_lines += max(0, e.lines)
 
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
@@ -147,12 +181,14 @@ class RunState:
         self.notes = list(e.notes)
         self.writer_pid, self.writer_host = e.pid, e.host
         self.status = "running"
-        for info in e.variants:
+        for info in e.variants[:MAX_VARIANTS]:
             known = {k: info[k] for k in ("description", "layers", "steps_per_epoch", "total_steps", "epochs", "config") if k in info}
             self.variants[info["name"]] = VariantState(name=info["name"], **known)
 
     def _variant(self, name: str) -> VariantState:
         if name not in self.variants:
+            if len(self.variants) >= MAX_VARIANTS:
+                raise ValueError(f"more than {MAX_VARIANTS} variants")
             self.variants[name] = VariantState(name=name)
         return self.variants[name]
 
@@ -224,9 +260,32 @@ class RunState:
         v = self._variant(e.variant)
         v.status, v.step, v.epoch, v.finish_reason = e.status, e.step, e.epoch, e.reason
 
+    def _on_lr_sweep_started(self, e: ev.LRSweepStarted) -> None:
+        self.sweeps[e.variant] = SweepState(e.variant, e.start_lr, e.end_lr, e.num_iter)
+        if not self.preset:  # a range test runs before run_started: the header can name the run already
+            self.preset, self.dataset, self.device = e.preset, e.dataset, e.device
+        if self.status == "waiting":
+            self.status = "sweeping"
+
+    def _on_lr_sweep_points(self, e: ev.LRSweepPoints) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        del sweep.lrs[e.first_index :], sweep.losses[e.first_index :], sweep.smoothed[e.first_index :]
+        sweep.lrs.extend(e.lrs)
+        sweep.losses.extend(e.losses)
+        sweep.smoothed.extend(e.smoothed)
+        sweep.suggestions = dict(e.suggestions)
+
+    def _on_lr_sweep_finished(self, e: ev.LRSweepFinished) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        sweep.suggestions = {name: s.get("lr") for name, s in e.suggestions.items()}
+        sweep.cyclic, sweep.centred, sweep.file = dict(e.cyclic), list(e.centred), e.file
+        sweep.stopped, sweep.stop_reason = e.stopped, e.stop_reason
+
     def _on_run_finished(self, e: ev.RunFinished) -> None:
         self.status = e.status
         self.summary = e.summary
+        if e.status == "failed" and isinstance(e.summary.get("error"), str):
+            self.error = e.summary["error"][: ev.MAX_TEXT]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -276,4 +335,5 @@ def build_summary(state: RunState) -> dict[str, Any]:
             "reproduced": state.finding_reproduced,
             "notes": list(state.notes),
             "variants": variants,
+            **({"error": state.error} if state.error else {}),
         }
