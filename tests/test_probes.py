@@ -17,7 +17,7 @@ from nntui.engine.probes import LAYER_FIELDS, Probe
 
 def probed_step(model: MLP, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, prefer_numpy: bool = True) -> list[dict]:
     """One training step with a probe, as the trainer does it; the layer stats."""
-    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    probe = Probe(model, opt, layers=model.named_layers(), prefer_numpy=prefer_numpy)
     probe.attach()
     try:
         out = model(x)
@@ -101,7 +101,7 @@ def test_adam_moments_and_effective_step():
 @pytest.mark.parametrize("prefer_numpy", [True, False])
 def test_a_nan_gradient_blanks_that_layers_summary_only(prefer_numpy):
     model, opt, x, y = setup()
-    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    probe = Probe(model, opt, layers=model.named_layers(), prefer_numpy=prefer_numpy)
     probe.attach()
     out = model(x)
     probe.detach()
@@ -115,7 +115,7 @@ def test_a_nan_gradient_blanks_that_layers_summary_only(prefer_numpy):
 
 def test_records_of_a_block_are_read_back_together_in_order():
     model, opt, x, y = setup()
-    probe = Probe(model, opt)
+    probe = Probe(model, opt, layers=model.named_layers())
     records = []
     for step in (1, 2, 3):
         probe.attach()
