@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from nntui.engine.probes import Probe, ProbeRecord
+from nntui.engine.probes import Probe, ProbeRecord, find_layers
 from nntui.record import events as ev
 from nntui.record.runlog import SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -99,9 +99,7 @@ class Watch:
         if not is_writer_rank():
             return self  # other ranks: no hooks, no files; log() does nothing
         inner = unwrap(self.model)
-        self._probe = Probe(inner, self.optimizer, layers=self.layers)
-        if not self._probe.layer_names:
-            raise ValueError(f"nntui.watch: {type(inner).__name__} has no module with a weight of 2 or more dimensions to probe")
+        self._probe = Probe(inner, self.optimizer, layers=find_layers(inner, self.layers))  # ValueError: no such layer / none
         self.run_dir = create_run_dir(self.out, self.name)
         self._log = RunLog(self.run_dir)
         self._started = self._last_flush = time.perf_counter()
