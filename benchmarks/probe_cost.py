@@ -16,7 +16,8 @@ import time
 from collections import Counter, defaultdict
 
 from benchmarks.nntui_cases import nntui_loop
-from nntui import probes, runner, train
+from nntui import runner
+from nntui.engine import probes, train
 
 TIMED = [
     (train.VariantRun, "_train_step", "training step (with capture and snapshot)"),

@@ -97,7 +97,7 @@ class VariantRun:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
         self.loss_fn = loss_function(data.task)
-        self.probe = Probe(self.model, self.optimizer)
+        self.probe = Probe(self.model, self.optimizer, layers=self.model.named_layers())
         self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
         self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
         self.step = 0
