@@ -70,8 +70,8 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
 
     if num_iter is not None and epochs is not None:
         raise NntuiError("give --num-iter or --epochs, not both")
-    if epochs is not None and not epochs > 0:
-        raise NntuiError(f"--epochs must be positive (got {epochs})")
+    if epochs is not None and not (0 < epochs <= 1000):
+        raise NntuiError(f"--epochs must be a positive number up to 1000 (got {epochs})")
     resolved = load_preset(preset, overrides)
     name = variant or next(iter(resolved.configs))
     configs = apply_options(resolved, RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, seed=seed, variants=[name]))

@@ -141,16 +141,19 @@ def finished_event(result: LRFindResult, file: Path | None) -> ev.LRSweepFinishe
                               data["cyclic"], data["centred"], str(file) if file else "")
 
 
+MAX_NUM_ITER = 1_000_000  # the sweep keeps a few floats per batch; beyond this it is no range test
+
+
 def check_sweep_args(start_lr: float, end_lr: float, num_iter: int, smooth: float, diverge: float) -> None:
     if not (start_lr > 0 and math.isfinite(start_lr)):
         raise NntuiError(f"--start-lr must be a positive number (got {start_lr})")
     if not (end_lr > start_lr and math.isfinite(end_lr)):
         raise NntuiError(f"--end-lr ({end_lr}) must be above --start-lr ({start_lr})")
-    if num_iter < MIN_POINTS * 2:
-        raise NntuiError(f"--num-iter must be at least {MIN_POINTS * 2} (got {num_iter}); a few hundred is typical")
+    if not MIN_POINTS * 2 <= num_iter <= MAX_NUM_ITER:
+        raise NntuiError(f"--num-iter must be from {MIN_POINTS * 2} to {MAX_NUM_ITER:,} (got {num_iter}); a few hundred is typical")
     if not 0 < smooth < 1:
         raise NntuiError(f"--smooth must be between 0 and 1 (got {smooth}); it is the weight of the newest loss")
-    if not diverge > 1:
+    if not (diverge > 1 and math.isfinite(diverge)):
         raise NntuiError(f"--diverge must be above 1 (got {diverge}); the sweep stops when the smoothed loss exceeds it × the best")
 
 

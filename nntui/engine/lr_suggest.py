@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from nntui.errors import NntuiError
-from nntui.record.runlog import write_json_atomic
+from nntui.record.runlog import read_small_file, write_json_atomic
 
 LR_FIND_FILE = "lr_find.json"
 MIN_POINTS = 8  # fewer usable points than this: no suggestion
@@ -280,11 +280,11 @@ def load_bounds(path: Path) -> tuple[float, float]:
     path = Path(path)
     if path.is_dir():
         path = path / LR_FIND_FILE
+    if not path.exists():
+        raise NntuiError(f"--from-lr-find {path}: file not found; pass the lr_find.json written by `nntui lr-find` (or its run directory)")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NntuiError(f"--from-lr-find {path}: file not found; pass the lr_find.json written by `nntui lr-find` (or its run directory)") from None
-    except (OSError, ValueError) as exc:
+        data = json.loads(read_small_file(path, "--from-lr-find"))
+    except (ValueError, RecursionError) as exc:
         raise NntuiError(f"--from-lr-find {path}: not readable JSON ({exc})") from None
     cyclic = data.get("cyclic") if isinstance(data, dict) else None
     base, top = (cyclic.get("base_lr"), cyclic.get("max_lr")) if isinstance(cyclic, dict) else (None, None)

@@ -15,6 +15,7 @@ from nntui.record import events as ev
 
 EMA_ALPHA = 0.05  # weight of the newest point in the smoothed train loss
 FINAL_LOSS_WINDOW = 50  # steps averaged for the reported final train loss
+MAX_VARIANTS = 256  # a log naming more is not one nntui wrote: further names are skipped
 
 
 class BoundedSeries:
@@ -78,6 +79,8 @@ class VariantState:
     layer_stats_step: int = 0
     grad_median_history: dict[str, BoundedSeries] = field(default_factory=dict)
     first_layer_stats: list[dict[str, Any]] = field(default_factory=list)  # first probe
+    grad_nonfinite_since: dict[str, int] = field(default_factory=dict)  # layer -> first probe whose gradient turned non-finite
+    _grad_finite_seen: set = field(default_factory=set)
     optimizer: dict[str, Any] = field(default_factory=dict)  # latest OptimizerState as dict
     predictions: dict[str, Any] | None = None
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> latest
@@ -146,7 +149,7 @@ class RunState:
         self.task = "classification"
         self.run_dir = ""
         self.notes: list[str] = []
-        self.status = "waiting"  # waiting | running | completed | diverged | interrupted
+        self.status = "waiting"  # waiting | running | completed | diverged | interrupted | failed
         self.variants: dict[str, VariantState] = {}
         self.alerts: deque[ev.Alert] = deque(maxlen=max_alerts)
         self.finding = ""
@@ -154,14 +157,23 @@ class RunState:
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
         self.summary: dict[str, Any] = {}
         self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
+        self.error = ""  # status "failed": what went wrong
+        self.skipped_lines = 0  # log lines (or events) that could not be read: shown, not fatal
         self.sweeps: dict[str, SweepState] = {}  # LR range tests by variant, in the order they ran
 
     def apply(self, event: ev.Event) -> None:
+        """Apply one event; one that does not fit the state so far (a hand-edited or foreign log) is counted in skipped_lines."""
         with self.lock:
             handler = getattr(self, f"_on_{event.type}", None)
             if handler is not None:
-                handler(event)
+                try:
+                    handler(event)
+                except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError, RecursionError):
+                    self.skipped_lines += 1
             self.version += 1
+
+    def _on_skipped(self, e: ev.Skipped) -> None:
+        self.skipped_lines += max(0, e.lines)
 
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
@@ -169,12 +181,14 @@ class RunState:
         self.notes = list(e.notes)
         self.writer_pid, self.writer_host = e.pid, e.host
         self.status = "running"
-        for info in e.variants:
+        for info in e.variants[:MAX_VARIANTS]:
             known = {k: info[k] for k in ("description", "layers", "steps_per_epoch", "total_steps", "epochs", "config") if k in info}
             self.variants[info["name"]] = VariantState(name=info["name"], **known)
 
     def _variant(self, name: str) -> VariantState:
         if name not in self.variants:
+            if len(self.variants) >= MAX_VARIANTS:
+                raise ValueError(f"more than {MAX_VARIANTS} variants")
             self.variants[name] = VariantState(name=name)
         return self.variants[name]
 
@@ -215,6 +229,10 @@ class RunState:
             series = v.grad_median_history.setdefault(layer["name"], BoundedSeries(512))
             if layer["grad"][2] is not None:
                 series.append(e.step, layer["grad"][2])
+            if layer.get("grad_norm") is not None:
+                v._grad_finite_seen.add(layer["name"])
+            elif layer["name"] in v._grad_finite_seen:  # None from the start: a layer without a gradient
+                v.grad_nonfinite_since.setdefault(layer["name"], e.step)
 
     def _on_optimizer_state(self, e: ev.OptimizerState) -> None:
         self._variant(e.variant).optimizer = {"step": e.step, "groups": e.groups, "layers": e.layers}
@@ -266,6 +284,8 @@ class RunState:
     def _on_run_finished(self, e: ev.RunFinished) -> None:
         self.status = e.status
         self.summary = e.summary
+        if e.status == "failed" and isinstance(e.summary.get("error"), str):
+            self.error = e.summary["error"][: ev.MAX_TEXT]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -315,4 +335,5 @@ def build_summary(state: RunState) -> dict[str, Any]:
             "reproduced": state.finding_reproduced,
             "notes": list(state.notes),
             "variants": variants,
+            **({"error": state.error} if state.error else {}),
         }

@@ -192,8 +192,8 @@ class Dashboard(App[None]):
                 self._last_event_at = time.monotonic()
 
     def tick(self) -> None:
-        if self.live_run is not None and self.live_run.error is not None:
-            self.exit()  # run_dashboard re-raises the training thread's error
+        if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
+            self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
         changed = self.state.version != self.snapshot.version
         if changed:
@@ -209,9 +209,17 @@ class Dashboard(App[None]):
             self.redraw(panels=due)
 
     def _watch_note(self) -> str:
-        """What to say when a followed log stops growing before its run_finished."""
-        if self.snapshot.status in FINISHED or self.snapshot.status == "waiting":
+        """What to say when a followed log stops growing before its run_finished (and how many lines were unreadable)."""
+        skipped = self.state.skipped_lines
+        note = self._writer_note()
+        return f"{note} · {skipped} unreadable lines skipped" if note and skipped else note or (f"{skipped} unreadable lines skipped" if skipped else "")
+
+    def _writer_note(self) -> str:
+        if self.snapshot.status in FINISHED:
             return ""
+        if self.snapshot.status == "waiting":
+            idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
+            return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
         if writer_gone(self.state.writer_pid, self.state.writer_host):
             if not self.writer_note.startswith("writer"):
                 message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
@@ -340,7 +348,8 @@ def make_app(run=None, *, run_dir: Path | None = None, state: RunState | None = 
 
 def finish_run(run) -> dict:
     """Stop the training thread (after its current step), wait for the log and summary, re-raise its error."""
-    run.request_stop()
+    if not run.detached:  # after a hang-up training goes on to the end, headless
+        run.request_stop()
     if run.thread is not None:
         if run.thread.is_alive():
             print("nntui: stopping after the current step; saving the log and summary…", file=sys.stderr)

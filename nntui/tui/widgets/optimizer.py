@@ -97,7 +97,7 @@ class OptimizerPanel(Vertical):
             "|grad|": lambda layer: fmt_sci(layer.get("grad_norm")),
             "|mom|": _moment,
             "√v": lambda layer: fmt_sci(layer.get("exp_avg_sq_rms")),
-            "eff lr": lambda layer: fmt_sci(layer.get("effective_lr")),
+            "eff lr (median)": lambda layer: fmt_sci(layer.get("effective_lr")),
         }
         cells = {name: [cell(layer) for layer in v.layer_stats] for name, cell in columns.items()}
         shown = [name for name, values in cells.items() if any(x != MISSING for x in values)]  # SGD has no moments
