@@ -298,30 +298,23 @@ class VariantRun:
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
 
-    # -- public single steps and state saves (the LR range test drives a run with these)
-
     def train_step(self, slot: int, probe: bool = False) -> None:
-        """One step on the next batch (a new epoch's permutation once this epoch's batches are used); loss into loss_buffer[slot]."""
-        if self.pos >= self.steps_per_epoch:
-            self.pos = 0
+        """Public step (the LR range test's): the next batch, a new permutation once the epoch is used; loss into loss_buffer[slot]."""
+        self.pos = 0 if self.pos >= self.steps_per_epoch else self.pos
         self._train_step(slot, probe)
 
     def save_state(self) -> dict:
         """Everything a detour (an LR range test) changes: weights, optimizer, schedule, data position, RNGs."""
-        return {
-            "model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer,
-            "step": self.step, "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(),
-            "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-        }
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
 
     def restore_state(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.model.train(saved["training"])
-        self.schedule, self.loss_buffer = saved["schedule"], saved["loss_buffer"]
-        self.step, self.pos, self.perm = saved["step"], saved["pos"], saved["perm"]
+        self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
         self.generator.set_state(saved["generator"])
         torch.set_rng_state(saved["cpu_rng"])
         if saved["cuda_rng"] is not None:

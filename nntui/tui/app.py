@@ -35,6 +35,7 @@ from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
+from nntui.tui.widgets.sweep import SweepPanel
 
 REFRESH_HZ = 2  # the timer: header and data checks
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
@@ -51,6 +52,7 @@ PANELS = [
     ("activations", "Activations", ActivationsPanel),
     ("optimizer", "Optimizer", OptimizerPanel),
     ("lesson", "Lesson", LessonPanel),
+    ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
 class Dashboard(ReplayControls, LiveStart, App[None]):
@@ -106,6 +108,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         self.replay: Replay | None = None
         self._bindings_mode = ""
         self.frames = self.dropped_frames = 0  # redraws made / skipped while the terminal lagged
+        self.sweep_phase = False  # an LR range test is running, or is all there is so far
 
     # -- layout
 
@@ -177,7 +180,26 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def visible_panels(self) -> list[str]:
         if self.layout_mode == "too-small":
             return []
-        return [key for key, _, _ in PANELS] if self.layout_mode == "grid" else [self.active_panel]
+        if self.layout_mode == "grid":
+            hidden = "loss" if self.sweep_phase else "sweep"
+            return [key for key, _, _ in PANELS if key != hidden]
+        return [self.active_panel]
+
+    def _follow_sweep(self) -> None:
+        """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab)."""
+        phase = bool(self.snapshot.sweeps) and not any(v.step for v in self.snapshot.variants)
+        if phase == self.sweep_phase:
+            return
+        self.sweep_phase = phase
+        self.screen.set_class(phase, "-sweeping")
+        if phase and self.active_panel == "loss":
+            self.action_show_panel("sweep")
+        elif not phase and self.active_panel == "sweep":
+            self.action_show_panel("loss")
+        cyclic = self.snapshot.sweeps[-1]["cyclic"] if self.snapshot.sweeps else {}
+        if not phase and cyclic.get("max_lr"):
+            self.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
+        self._drawn.clear()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -219,6 +241,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
+            self._follow_sweep()
         if self.reader is not None:
             note = self._watch_note()
             changed = changed or note != self.writer_note
@@ -252,6 +275,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
+        self._follow_sweep()
         self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
