@@ -93,7 +93,8 @@ def run(
                 from nntui.tui.app import run_dashboard
 
                 the_run = signals.run = prepare_run(resolved, options)
-                summary = run_dashboard(the_run)
+                # hung up while setting up: no terminal to draw on, train headless
+                summary = _run_headless(the_run, signals, as_json, console, err) if the_run.detached else run_dashboard(the_run)
             else:
                 the_run = prepare_run(resolved, options)
                 summary = _run_headless(the_run, signals, as_json, console, err)
