@@ -24,6 +24,7 @@ from nntui.engine.checkpoints import file_stems
 from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError, RecordWriteError
 from nntui.engine.lr_finder import needs_bounds, resolve_auto_bounds
+from nntui.engine.lr_suggest import load_bounds
 from nntui.presets import ResolvedPreset
 from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_crash_log, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -128,6 +129,8 @@ class Run:
             batch_size_for(cfg, len(data.x_train), name)
             needs[name] = estimate_bytes(cfg, data.input_dim, data.num_classes, len(data.x_train))
         check_fits(needs, self.device)
+        if options.from_lr_find is not None:
+            load_bounds(options.from_lr_find)  # a bad file fails here, before the run directory exists
         self.stop_reason = ""  # the signal or key that asked the run to stop
         self.detached = False  # the terminal hung up: training goes on without a view
         self.view_closed = threading.Event()  # the dashboard (if any) should close
