@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader, writer_gone
 from nntui.record.state import RunState
+from nntui.tui.link import LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.snapshot import Snapshot, take_snapshot
@@ -37,7 +38,7 @@ from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
 from nntui.tui.widgets.sweep import SweepPanel
 
-REFRESH_HZ = 2  # the timer: header and data checks
+REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
 MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (about 1 Hz)
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
@@ -55,7 +56,7 @@ PANELS = [
     ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, App[None]):
+class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -229,7 +230,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
             self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
-        if self._output_backlog():
+        if self._output_backlog() or self.link_behind():
             self.dropped_frames += 1  # the terminal is behind: skip this frame rather than queue it
             return
         if self.mode != self._bindings_mode:
