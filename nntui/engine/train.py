@@ -111,7 +111,7 @@ class VariantRun:
         self.reason = ""
         self.best_test_loss = math.inf
         self.subset = min(cfg.eval_subset, len(data.x_test))
-        self.grid = torch.linspace(-1, 1, PREDICTION_POINTS).tolist()  # where a regression's fitted curve is drawn
+        self.grid = [-1 + 2 * i / (PREDICTION_POINTS - 1) for i in range(PREDICTION_POINTS)]  # where a regression's curve is drawn
         self.model.train()
 
     @property
