@@ -48,18 +48,23 @@ class RunOptions:
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
-    """The torch device and, when `auto` fell back, a note saying so."""
+    """The torch device for auto, cpu, cuda or cuda:N and, when `auto` fell back, a note saying so."""
+    name = name.strip().lower()
     if name == "cpu":
         return torch.device("cpu"), None
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise NntuiError("--device cuda: no CUDA device is available here; use --device cpu or --device auto")
-        return torch.device("cuda"), None
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda"), None
+            return torch.device("cuda", torch.cuda.current_device()), None
         return torch.device("cpu"), "device auto: no CUDA device found, training on the CPU"
-    raise NntuiError(f"--device {name!r}: choose auto, cpu or cuda")
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise NntuiError(f"--device {name!r}: choose auto, cpu, cuda or cuda:N (N the GPU's index, e.g. cuda:0)")
+    if not torch.cuda.is_available():
+        raise NntuiError(f"--device {name}: no CUDA device is available here; use --device cpu or --device auto")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise NntuiError(f"--device {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); pick one of those")
+    return torch.device("cuda", int(index) if index else torch.cuda.current_device()), None
 
 
 REGRESSION_DATASETS = {"noisy-line"}
