@@ -32,6 +32,7 @@ from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.health import HealthText
 from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
@@ -127,6 +128,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
+        self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.screen.set_class(self.view.ascii_only, "-ascii")
         for chart in self.query(Chart):
             chart.ascii_only = self.view.ascii_only
@@ -294,6 +296,9 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
+                    if key == "lesson":
+                        for health in self.query(HealthText):
+                            health.show(self.state, self.view.selected)
                     self._drawn[key] = snap.version
         if self._frame_started is None:
             self._frame_started = time.monotonic()
