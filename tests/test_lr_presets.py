@@ -49,7 +49,7 @@ def test_lr_presets_are_listed_with_a_lesson_and_a_checkable_finding():
     for name in PRESETS:
         assert name in listed and listed[name]["lesson"] and listed[name]["title"]
         preset = load_preset(name).preset
-        assert preset.expect["kind"] == "lr-schedule" and preset.expect.get("finding")
+        assert preset.expect.kind == "lr-schedule" and preset.expect.finding
 
 
 def test_cyclic_lr_cycles_between_the_range_test_bounds_and_keeps_the_best_model(tmp_path):

@@ -94,7 +94,7 @@ def test_adam_moments_and_effective_step():
     fc2 = layers[1]
     assert fc2["exp_avg_norm"] == pytest.approx(state["exp_avg"].norm().item(), rel=1e-5)
     assert fc2["exp_avg_sq_rms"] == pytest.approx(v_hat.mean().sqrt().item(), rel=1e-4)
-    assert fc2["effective_lr"] == pytest.approx((group["lr"] / (v_hat.sqrt() + group["eps"])).mean().item(), rel=1e-4)
+    assert fc2["effective_lr"] == pytest.approx((group["lr"] / (v_hat.sqrt() + group["eps"])).median().item(), rel=1e-6)
     assert fc2["momentum_norm"] is None
 
 

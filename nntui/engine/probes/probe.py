@@ -84,7 +84,7 @@ class Probe:
         states = [self.optimizer.state.get(p) or {} for p in params]
         opt_tensors, opt_slots = _momentum_tensors(states)
         second, v_hats, steps = self._second_moments(ops, params, states)
-        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.sums_of(steps)]
+        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.medians(steps)]
         inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
         inputs += [ops.nan()] * (n - len(inputs))
         outputs = [ops.array(x) if x is not None else None for x in self._outputs[:n]]
@@ -125,12 +125,14 @@ class Probe:
 
     # -- back on the host
 
-    def read(self, records: list[ProbeRecord]) -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
+    def read(self, records: list[ProbeRecord], flat: list[float] | None = None) -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
         """(step, layer stats, param-group state, per-layer optimizer state) per record, from one
-        device-to-host transfer for all of them."""
+        device-to-host transfer for all of them; `flat`: their values already read back (by the trainer,
+        in its block's one transfer)."""
         if not records:
             return []
-        flat = self._weight_arrays()[0].to_list([r.values for r in records])
+        if flat is None:
+            flat = self._weight_arrays()[0].to_list([r.values for r in records])
         out, start = [], 0
         for record in records:
             size = len(record.values)

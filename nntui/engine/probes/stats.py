@@ -18,6 +18,9 @@ QUANTILE_SAMPLE = 512  # quartiles of bigger tensors come from a fixed sample of
 # |x - centre| >= threshold counts as saturated (sigmoid: outside (0.01, 0.99); tanh: outside (-0.99, 0.99))
 SATURATION = {"sigmoid": (0.5, 0.49), "tanh": (0.0, 0.99)}
 ACT_FIELDS = ("act_mean", "act_std", "saturation", "dead")
+# effective_lr: the median over the layer's weights of lr / (sqrt(v_hat) + eps), the step per unit of
+# first moment (Adam family, RMSprop, Adagrad). A median, not a mean: weights that never get a gradient
+# (MNIST's border pixels: v = 0) have steps of lr / eps and would dominate a mean by orders of magnitude.
 OPT_FIELDS = ("momentum_norm", "exp_avg_norm", "exp_avg_sq_rms", "effective_lr")
 LAYER_FIELDS = (*ACT_FIELDS, "weight_norm", "grad_norm", "update_norm", "update_ratio", *OPT_FIELDS)
 
@@ -26,7 +29,7 @@ LAYER_FIELDS = (*ACT_FIELDS, "weight_norm", "grad_norm", "update_norm", "update_
 class ProbeLayout:
     """Where each number sits in a probe's flat vector of reductions.
 
-    Order: weight norms (one per layer), optimizer-state norms, second-moment sums, step sums, gradient
+    Order: weight norms (one per layer), optimizer-state norms, second-moment sums, step medians, gradient
     norms, update norms, minima then maxima of |grad| and inputs (2 x 2 x layers), sorted-sample values
     around the quartiles (2 x layers x 6), then per group of stacked activations its sums, norms,
     saturated counts and dead counts (each one per layer of the group).
@@ -158,7 +161,7 @@ def decode(values: list[float], layout: ProbeLayout, names: list[str]) -> list[d
     for size in (n, n_opt, n_second, n_second, n, n, 4 * n, 12 * n):
         parts.append(values[start : start + size])
         start += size
-    weight_norms, opt_norms, v_sums, step_sums, grad_norms, update_norms, ends, around = parts
+    weight_norms, opt_norms, v_sums, step_medians, grad_norms, update_norms, ends, around = parts
     fives = five_numbers_from(ends, around, layout.quantile_sizes)
     acts = [[math.nan] * 4 for _ in range(n)]
     for members, batch, units in layout.act_groups:
@@ -167,7 +170,7 @@ def decode(values: list[float], layout: ProbeLayout, names: list[str]) -> list[d
         for j, i in enumerate(members):
             acts[i] = activation_stats_from(*(f[j] for f in fields), batch, units, layout.activation)
         start += 4 * size
-    second = {i: (math.sqrt(v_sums[k] / count), step_sums[k] / count) for k, (i, count) in enumerate(layout.second)}
+    second = {i: (math.sqrt(v_sums[k] / count), step_medians[k]) for k, (i, count) in enumerate(layout.second)}
     layers = []
     for i, name in enumerate(names):
         weight_norm, update_norm = weight_norms[i], update_norms[i]
