@@ -306,3 +306,21 @@ def test_hooks_exist_only_between_attach_and_detach():
     model(torch.randn(2, 1, 8, 8))
     probe.detach()
     assert hooked() == 0
+
+
+@pytest.mark.parametrize("optimizer", ["sgd-momentum", "adam"])
+def test_numpy_and_torch_reductions_agree_to_rounding_on_a_cnn(optimizer):
+    """Both backends accumulate in float64 and take the same sample: equal up to summation order."""
+    results = []
+    for prefer_numpy in (True, False):
+        torch.manual_seed(0)
+        model = SmallCNN()
+        opt = OPTIMIZERS[optimizer](model.parameters())
+        results.append(train_probed(model, opt, find_layers(model), batches(2, shape=(1, 8, 8), batch=16), {1, 2}, prefer_numpy))
+    for ((_, a_layers, _, _), _), ((_, b_layers, _, _), _) in zip(*results):
+        for a, b in zip(a_layers, b_layers):
+            for key, value in a.items():
+                if isinstance(value, float):
+                    assert value == pytest.approx(b[key], rel=1e-9, abs=1e-15), (a["name"], key)
+                else:
+                    assert value == b[key], (a["name"], key)
