@@ -32,10 +32,12 @@ from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.health import HealthText
 from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
+from nntui.tui.widgets.sweep import SweepPanel
 
 REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
@@ -52,6 +54,7 @@ PANELS = [
     ("activations", "Activations", ActivationsPanel),
     ("optimizer", "Optimizer", OptimizerPanel),
     ("lesson", "Lesson", LessonPanel),
+    ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
 class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
@@ -107,6 +110,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         self.replay: Replay | None = None
         self._bindings_mode = ""
         self.frames = self.dropped_frames = 0  # redraws made / skipped while the terminal lagged
+        self.sweep_phase = False  # an LR range test is running, or is all there is so far
 
     # -- layout
 
@@ -124,6 +128,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
+        self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.screen.set_class(self.view.ascii_only, "-ascii")
         for chart in self.query(Chart):
             chart.ascii_only = self.view.ascii_only
@@ -178,7 +183,26 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     def visible_panels(self) -> list[str]:
         if self.layout_mode == "too-small":
             return []
-        return [key for key, _, _ in PANELS] if self.layout_mode == "grid" else [self.active_panel]
+        if self.layout_mode == "grid":
+            hidden = "loss" if self.sweep_phase else "sweep"
+            return [key for key, _, _ in PANELS if key != hidden]
+        return [self.active_panel]
+
+    def _follow_sweep(self) -> None:
+        """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab)."""
+        phase = bool(self.snapshot.sweeps) and not any(v.step for v in self.snapshot.variants)
+        if phase == self.sweep_phase:
+            return
+        self.sweep_phase = phase
+        self.screen.set_class(phase, "-sweeping")
+        if phase and self.active_panel == "loss":
+            self.action_show_panel("sweep")
+        elif not phase and self.active_panel == "sweep":
+            self.action_show_panel("loss")
+        cyclic = self.snapshot.sweeps[-1]["cyclic"] if self.snapshot.sweeps else {}
+        if not phase and cyclic.get("max_lr"):
+            self.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
+        self._drawn.clear()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -205,8 +229,8 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         return queue is not None and queue.qsize() > 0
 
     def tick(self) -> None:
-        if self.live_run is not None and self.live_run.error is not None:
-            self.exit()  # run_dashboard re-raises the training thread's error
+        if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
+            self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
         if self._output_backlog() or self.link_behind():
             self.dropped_frames += 1  # the terminal is behind: skip this frame rather than queue it
@@ -220,6 +244,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
+            self._follow_sweep()
         if self.reader is not None:
             note = self._watch_note()
             changed = changed or note != self.writer_note
@@ -230,9 +255,17 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
             self.redraw(panels=due)
 
     def _watch_note(self) -> str:
-        """What to say when a followed log stops growing before its run_finished."""
-        if self.snapshot.status in FINISHED or self.snapshot.status == "waiting":
+        """What to say when a followed log stops growing before its run_finished (and how many lines were unreadable)."""
+        skipped = self.state.skipped_lines
+        note = self._writer_note()
+        return f"{note} · {skipped} unreadable lines skipped" if note and skipped else note or (f"{skipped} unreadable lines skipped" if skipped else "")
+
+    def _writer_note(self) -> str:
+        if self.snapshot.status in FINISHED:
             return ""
+        if self.snapshot.status == "waiting":
+            idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
+            return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
         if writer_gone(self.state.writer_pid, self.state.writer_host):
             if not self.writer_note.startswith("writer"):
                 message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
@@ -245,6 +278,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
+        self._follow_sweep()
         self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
@@ -262,6 +296,9 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
+                    if key == "lesson":
+                        for health in self.query(HealthText):
+                            health.show(self.state, self.view.selected)
                     self._drawn[key] = snap.version
         if self._frame_started is None:
             self._frame_started = time.monotonic()

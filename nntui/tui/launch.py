@@ -10,7 +10,8 @@ from nntui.tui.app import Starter, make_app
 
 def finish_run(run) -> dict:
     """Stop the training thread (after its current step), wait for the log and summary, re-raise its error."""
-    run.request_stop()
+    if not run.detached:  # after a hang-up training goes on to the end, headless
+        run.request_stop()
     if run.thread is not None:
         if run.thread.is_alive():
             print("nntui: stopping after the current step; saving the log and summary…", file=sys.stderr)

@@ -27,6 +27,8 @@ def _group_text(group: dict) -> str:
         parts.append(f"mom {group['momentum']:g}")
     if group.get("weight_decay") is not None:
         parts.append(f"wd {group['weight_decay']:g}")
+    if group.get("scheduler"):
+        parts.append(group["scheduler"])  # nntui.watch(..., scheduler=)
     return " · ".join(parts)
 
 
@@ -70,7 +72,7 @@ class OptimizerPanel(VerticalScroll):
             "|grad|": lambda layer: fmt_sci(layer.get("grad_norm")),
             "|mom|": _moment,
             "√v": lambda layer: fmt_sci(layer.get("exp_avg_sq_rms")),
-            "eff lr": lambda layer: fmt_sci(layer.get("effective_lr")),
+            "eff lr (median)": lambda layer: fmt_sci(layer.get("effective_lr")),
         }
         cells = {name: [cell(layer) for layer in v.layer_stats] for name, cell in columns.items()}
         shown = [name for name, values in cells.items() if any(x != MISSING for x in values)]  # SGD has no moments
