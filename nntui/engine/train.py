@@ -6,6 +6,7 @@ transfer per block; nothing is read back per step.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -83,6 +84,7 @@ class VariantRun:
     def __init__(self, name: str, description: str, cfg: TrainConfig, data: Dataset, device: torch.device, checkpoint_dir: Path | None) -> None:
         self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
         self.checkpoint_dir = checkpoint_dir
+        self.file_stem = slug(name)  # the runner sets one unique within the run (checkpoints.file_stems)
         pin_matmul_precision()
         torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture (made on the CPU)
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
@@ -101,7 +103,7 @@ class VariantRun:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
         self.loss_fn = loss_function(data.task)
-        self.probe = Probe(self.model, self.optimizer)
+        self.probe = Probe(self.model, self.optimizer, layers=self.model.named_layers())
         self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
         self.step = 0
         self.pos = 0  # batches done in the current epoch
@@ -271,7 +273,7 @@ class VariantRun:
             self.schedule.after_epoch(loss)
         if self.cfg.keep_best and loss < self.best_test_loss and self.checkpoint_dir is not None:
             self.best_test_loss = loss
-            path = self.checkpoint_dir / f"best-{slug(self.name)}.pt"
+            path = self.checkpoint_dir / f"best-{self.file_stem}.pt"
             save_checkpoint(path, self.model, self.name, self.step, epoch, loss)
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "best", str(path), loss))
 
@@ -296,10 +298,32 @@ class VariantRun:
         if self.status == "running":
             self.status = "interrupted" if interrupted and self.step < self.total_steps else "completed"
         if self.cfg.checkpoint and self.checkpoint_dir is not None and self.status != "diverged":
-            path = self.checkpoint_dir / f"last-{slug(self.name)}.pt"
+            path = self.checkpoint_dir / f"last-{self.file_stem}.pt"
             save_checkpoint(path, self.model, self.name, self.step, self.epoch, None)
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
+
+    def train_step(self, slot: int, probe: bool = False) -> None:
+        """Public step (the LR range test's): the next batch, a new permutation once the epoch is used; loss into loss_buffer[slot]."""
+        self.pos = 0 if self.pos >= self.steps_per_epoch else self.pos
+        self._train_step(slot, probe)
+
+    def save_state(self) -> dict:
+        """Everything a detour (an LR range test) changes: weights, optimizer, schedule, data position, RNGs."""
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
+
+    def restore_state(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.model.train(saved["training"])
+        self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
+        self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["cpu_rng"])
+        if saved["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
 
 
 def requested_threads() -> int | None:
@@ -307,8 +331,9 @@ def requested_threads() -> int | None:
     raw = os.environ.get("NNTUI_THREADS", "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise NntuiError(f"NNTUI_THREADS={raw!r}: expected a positive whole number of CPU threads, e.g. NNTUI_THREADS=2")
+    limit = 4 * (os.cpu_count() or 1)  # more threads than that only contend for the cores
+    if not raw.isdigit() or len(raw) > 6 or not 1 <= int(raw) <= limit:
+        raise NntuiError(f"NNTUI_THREADS={raw[:20]!r}: expected a whole number of CPU threads from 1 to {limit} ({os.cpu_count()} CPUs here), e.g. NNTUI_THREADS=2")
     return int(raw)
 
 
