@@ -124,7 +124,9 @@ def report(result: dict) -> str:
         lines.append(f"               bs {bs}: " + "  ".join(f"{n} {r['value']} (≥ {r['target']})" for n, r in ratios.items()))
     presets = checks["presets"]
     missed = [n for n, r in presets["presets"].items() if not r["holds"]]
-    lines.append(f"findings     {'ok  ' if presets['holds'] else 'MISS'}  {len(presets['presets']) - len(missed)}/{len(presets['presets'])} reproduced"
+    judged = not (result["dry_run"] or result["quick"])
+    lines.append(f"findings     {'ok  ' if presets['holds'] else 'MISS'}  {len(presets['presets']) - len(missed)}/{len(presets['presets'])} "
+                 + ("reproduced" if judged else "ran (findings not judged: --quick or --dry-run)")
                  + (f"; not: {', '.join(missed)}" if missed else ""))
     lines.append(f"all checks hold: {result['holds']}")
     return "\n".join(lines)

@@ -192,3 +192,16 @@ def test_gpu_check_says_there_is_no_cuda_and_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: no CUDA device is present here") and "--dry-run" in err[0]
     assert not (tmp_path / "check.json").exists()
+
+
+def test_checkpoint_state_comes_to_the_host_whole():
+    from nntui.engine.checkpoints import host_state
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).to(DEVICE)
+    model(torch.randn(5, 3, device=DEVICE))  # BatchNorm's running stats and its int64 batch count
+    state = model.state_dict()
+    copied = host_state(state)
+    assert list(copied) == list(state)
+    for key, value in state.items():
+        assert copied[key].device.type == "cpu" and copied[key].dtype == value.dtype
+        assert torch.equal(copied[key], value.cpu())
