@@ -14,9 +14,8 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
-from nntui.tui.widgets.common import (
-    MISSING, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, log_floor, step_axis, stride, variant_color,
-)
+from nntui.tui.widgets.common import MISSING, ViewOptions, fmt, fmt_pct, stride, variant_color
+from nntui.tui.widgets.plotext_plot import Plot, decade_ticks, log10, log_floor, step_axis
 
 
 def _style(index: int, selected: bool) -> str:
