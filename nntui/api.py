@@ -158,7 +158,8 @@ class Watch:
         info = ev.VariantInfo(
             name=self.name, description=f"{type(inner).__name__} · {_optimizer_text(self.optimizer, self.scheduler)}",
             layers=list(self._probe.layer_names), steps_per_epoch=self.steps_per_epoch or 0,
-            total_steps=self.total_steps or 0, epochs=0,
+            total_steps=self.total_steps or 0,
+            epochs=-(-self.total_steps // self.steps_per_epoch) if self.total_steps and self.steps_per_epoch else 0,
             config={"model": type(inner).__name__, "optimizer": type(self.optimizer).__name__,
                     "scheduler": type(self.scheduler).__name__ if self.scheduler is not None else None,
                     "probe_every": self.probe_every, "layers": list(self._probe.layer_names)},
