@@ -152,12 +152,14 @@ class Probe:
 
     # -- back on the host
 
-    def read(self, records: list[ProbeRecord]) -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
+    def read(self, records: list[ProbeRecord], flat: list[float] | None = None) -> list[tuple[int, list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]]:
         """(step, layer stats, param-group state, per-layer optimizer state) per record, from one
-        device-to-host transfer for all of them."""
+        device-to-host transfer for all of them; `flat`: their values already read back (by the trainer,
+        in its block's one transfer)."""
         if not records:
             return []
-        flat = self._weight_arrays()[0].to_list([r.values for r in records])
+        if flat is None:
+            flat = self._weight_arrays()[0].to_list([r.values for r in records])
         out, start = [], 0
         for record in records:
             size = len(record.values)
