@@ -74,7 +74,9 @@ def test_headless_table_shows_final_figures_labelled_by_run(two_presets):
     logged = last_test_eval(two_presets[0])
     assert "tiny-paralysis" in result.stdout and "deep" in result.stdout and "shallow" in result.stdout
     assert f"{logged['deep']:.4f}" in result.stdout
-    assert f"tiny-paralysis = {two_presets[0]}" in result.stdout and "✓" in result.stdout
+    saved = json.loads((two_presets[0] / "summary.json").read_text())
+    mark = {True: "✓", False: "✗"}.get(saved["reproduced"], "·")
+    assert f"tiny-paralysis = {two_presets[0]}: {mark} {saved['finding']}" in result.stdout
 
 
 def test_a_watch_shaped_run_mixes_with_a_preset_run(two_presets, tmp_path):

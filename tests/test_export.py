@@ -91,10 +91,11 @@ def test_tensorboard_histograms_come_from_recorded_buckets(tmp_path):
     run = tmp_path / "run"
     run.mkdir()
     log = RunLog(run)
-    hist = {"edges": [1e-6, 1e-5, 1e-4, 1e-3], "counts": [3, 10, 2]}
-    log.append(ev.LayerStats("a", 5, [{"name": "fc1", "grad": [0, 0, 0, 0, 0], "grad_hist": hist}]))
+    hist = {"grad_hist_edges": [1e-6, 1e-5, 1e-4, 1e-3], "grad_hist_counts": [3, 10, 2]}
+    log.append(ev.LayerStats("a", 5, [{"name": "fc1", "grad": [0, 0, 0, 0, 0], **hist}]))
     log.close()
-    export_module.export_tensorboard(run, tmp_path / "tb")
+    result = export_module.export_tensorboard(run, tmp_path / "tb")
+    assert result.rows["histograms"] == 1
     acc = EventAccumulator(str(tmp_path / "tb" / "a"))
     acc.Reload()
     (event,) = acc.Histograms("histograms/fc1/grad_hist")

@@ -111,7 +111,7 @@ def test_watching_a_seeds_run_draws_mean_and_band_per_variant(seeds_run):
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             loss = screen_text(app, "#loss")
-            assert "mean over seeds" in loss and "shallow (2 seeds)" in loss
+            assert "mean over seeds" in loss and "shallow (1, 2 seeds)" in loss
             shallow = summary["variants"][0]
             assert f"{shallow['test_loss']:.4f} ± {shallow['test_loss_std']:.4f}" in loss
             assert f"{shallow['reproduced_in']}/2" in loss

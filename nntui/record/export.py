@@ -19,7 +19,8 @@ from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader
 
 FIVE = ("min", "q1", "median", "q3", "max")
-HISTOGRAM_KEYS = ("grad_hist",)  # per-layer bucket records written by the probes: {"edges": [...], "counts": [...]}
+# Per-layer histogram buckets as the probes record them: flat lists "<name>_edges" (n + 1) and "<name>_counts" (n).
+HISTOGRAM_KEYS = ("grad_hist",)
 MISSING_TENSORBOARD = "--format tensorboard needs the tensorboard package: pip install 'nntui[tensorboard]' (or pip install tensorboard)"
 
 
@@ -44,6 +45,8 @@ def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in row.items():
         name = prefix + key
+        if key.endswith(("_edges", "_counts")):
+            continue  # histogram buckets: their own file
         if isinstance(value, list) and len(value) == 5 and all(v is None or isinstance(v, (int, float)) for v in value):
             out.update({f"{name}_{part}": v for part, v in zip(FIVE, value)})
         elif isinstance(value, list) and all(v is None or isinstance(v, (int, float)) for v in value) and len(value) <= 4:
@@ -96,9 +99,9 @@ def histograms_of(layer: dict[str, Any]) -> list[tuple[str, dict[str, list[float
     """The bucket records a probe stored for this layer (none in runs recorded before the probes had them)."""
     found = []
     for key in HISTOGRAM_KEYS:
-        hist = layer.get(key)
-        if isinstance(hist, dict) and hist.get("edges") and hist.get("counts") and len(hist["edges"]) == len(hist["counts"]) + 1:
-            found.append((key, hist))
+        edges, counts = layer.get(f"{key}_edges"), layer.get(f"{key}_counts")
+        if isinstance(edges, list) and isinstance(counts, list) and counts and len(edges) == len(counts) + 1 and None not in edges + counts:
+            found.append((key, {"edges": edges, "counts": counts}))
     return found
 
 
