@@ -75,7 +75,7 @@ def run_seeds(preset: str, overrides: list[str], options: Any, seeds: list[int],
     write_json_atomic(top / SEEDS_FILE, {"preset": resolved.name, "seeds": seeds, "started_at": time.time()})
     workers = parallel_workers(len(seeds))
     report(f"run directory: {top} — {len(seeds)} seeds, {workers} at a time ({os.cpu_count()} cores)"
-           + ("" if workers > 1 else "; one after another"))
+           + ("" if workers > 1 else "; one after another") + f"; follow them live with: nntui watch {top}")
     summaries: dict[int, dict[str, Any]] = {}
     try:
         if workers == 1:

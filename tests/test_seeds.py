@@ -125,5 +125,5 @@ def test_headless_table_shows_mean_and_std(seeds_run, tmp_path):
     result = invoke("compare", summary["run_dir"], "--headless")
     assert result.exit_code == 0, result.stderr
     deep = summary["variants"][1]
-    assert f"{deep['test_loss']:.4f} ± {deep['test_loss_std']:.4f}" in result.stdout
+    assert f"{deep['test_loss']:.4f}±{deep['test_loss_std']:.4f}" in result.stdout
     assert statistics.fmean([deep["test_loss_min"], deep["test_loss_max"]]) == pytest.approx(deep["test_loss"])
