@@ -46,6 +46,8 @@ def lr_find_command(
     data = result.to_dict()
     out_console.print(plot_renderable(data, width=min(out_console.width, 110), color=out_console.is_terminal))
     out_console.print(suggestion_table(data))
+    for warning in stability_warnings(data):
+        out_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if result.stopped != "completed":
         out_console.print(f"stopped early: {result.stop_reason}", highlight=False)
     out_console.print(f"saved {path}", highlight=False)
@@ -160,9 +162,20 @@ def suggestion_table(data: dict[str, Any]):
         mark = MARKS.get(name, ("", ""))[0]
         table.add_row(f"{name} {mark}".strip(), _fmt_lr(s["lr"]), s["rule"] + (f" ({s['note']})" if s.get("note") else ""))
     cyclic = data["cyclic"]
-    table.add_row("cyclic base_lr", _fmt_lr(cyclic["base_lr"]), "LR where the loss starts to fall / 6 (lecture)", style="magenta")
-    table.add_row("cyclic max_lr", _fmt_lr(cyclic["max_lr"]), "LR at the loss minimum / 10 (lecture)", style="magenta")
+    stability = cyclic.get("stability") or {}
+    rules = {"base_lr": "LR where the loss starts to fall (at 33 batches/decade) / 6 (lecture)", "max_lr": "LR at the loss minimum / 10 (lecture)"}
+    for bound, rule in rules.items():
+        band = stability.get(bound)
+        if band:
+            lo, hi = band["band"]
+            verdict = "ok" if band["reliable"] else "NOT RELIABLE"
+            rule += f"; ±1 noise sd moves it over {_fmt_lr(lo)}…{_fmt_lr(hi)} ({band['decades']:.2f} decades, {verdict})"
+        table.add_row(f"cyclic {bound}", _fmt_lr(cyclic[bound]), rule, style="magenta" if not band or band["reliable"] else "bold yellow")
     return table
+
+
+def stability_warnings(data: dict[str, Any]) -> list[str]:
+    return [band["warning"] for band in (data["cyclic"].get("stability") or {}).values() if band.get("warning")]
 
 
 def plot_renderable(data: dict[str, Any], width: int, color: bool):

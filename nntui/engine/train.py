@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from nntui.record import events as ev
 from nntui.engine.checkpoints import save_checkpoint
 from nntui.engine.data import Dataset
+from nntui.engine.determinism import DROPOUT_SEED_OFFSET, epoch_order, pin_matmul_precision, seed_dropout
 from nntui.errors import NntuiError
 from nntui.engine.models import MLP
 from nntui.engine.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
@@ -84,8 +85,13 @@ class VariantRun:
         self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
         self.checkpoint_dir = checkpoint_dir
         self.file_stem = slug(name)  # the runner sets one unique within the run (checkpoints.file_stems)
-        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture
+        pin_matmul_precision()
+        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture (made on the CPU)
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
+        # batch order and dropout masks from CPU generators: the same run on every device
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.dropout_generator = torch.Generator().manual_seed(cfg.seed + DROPOUT_SEED_OFFSET)
+        seed_dropout(self.model, self.dropout_generator)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         n_train = len(data.x_train)
         self.batch_size = batch_size_for(cfg, n_train, name)
@@ -97,8 +103,7 @@ class VariantRun:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
         self.loss_fn = loss_function(data.task)
-        self.probe = Probe(self.model, self.optimizer)
-        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.probe = Probe(self.model, self.optimizer, layers=self.model.named_layers())
         self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
         self.step = 0
         self.pos = 0  # batches done in the current epoch
@@ -108,7 +113,7 @@ class VariantRun:
         self.reason = ""
         self.best_test_loss = math.inf
         self.subset = min(cfg.eval_subset, len(data.x_test))
-        self.grid = torch.linspace(-1, 1, PREDICTION_POINTS).tolist()  # where a regression's fitted curve is drawn
+        self.grid = [-1 + 2 * i / (PREDICTION_POINTS - 1) for i in range(PREDICTION_POINTS)]  # where a regression's curve is drawn
         self.model.train()
 
     @property
@@ -130,7 +135,7 @@ class VariantRun:
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.perm is None or self.pos == 0:
-            self.perm = torch.randperm(len(self.data.x_train), device=self.device, generator=self.generator)
+            self.perm = epoch_order(len(self.data.x_train), self.generator, self.device)  # one copy per epoch
         idx = self.perm[self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         # index_select: the same rows as x[idx], several times faster than advanced indexing on CPU
         return self.data.x_train.index_select(0, idx), self.data.y_train.index_select(0, idx)
@@ -298,30 +303,23 @@ class VariantRun:
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
 
-    # -- public single steps and state saves (the LR range test drives a run with these)
-
     def train_step(self, slot: int, probe: bool = False) -> None:
-        """One step on the next batch (a new epoch's permutation once this epoch's batches are used); loss into loss_buffer[slot]."""
-        if self.pos >= self.steps_per_epoch:
-            self.pos = 0
+        """Public step (the LR range test's): the next batch, a new permutation once the epoch is used; loss into loss_buffer[slot]."""
+        self.pos = 0 if self.pos >= self.steps_per_epoch else self.pos
         self._train_step(slot, probe)
 
     def save_state(self) -> dict:
         """Everything a detour (an LR range test) changes: weights, optimizer, schedule, data position, RNGs."""
-        return {
-            "model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
-            "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer,
-            "step": self.step, "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(),
-            "cpu_rng": torch.get_rng_state(),
-            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
-        }
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
 
     def restore_state(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         self.model.train(saved["training"])
-        self.schedule, self.loss_buffer = saved["schedule"], saved["loss_buffer"]
-        self.step, self.pos, self.perm = saved["step"], saved["pos"], saved["perm"]
+        self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
         self.generator.set_state(saved["generator"])
         torch.set_rng_state(saved["cpu_rng"])
         if saved["cuda_rng"] is not None:

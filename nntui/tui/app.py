@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader, writer_gone
 from nntui.record.state import RunState
+from nntui.tui.link import LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.snapshot import Snapshot, take_snapshot
@@ -31,12 +32,14 @@ from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.health import HealthText
 from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
+from nntui.tui.widgets.sweep import SweepPanel
 
-REFRESH_HZ = 2  # the timer: header and data checks
+REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
 MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (about 1 Hz)
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
@@ -51,9 +54,10 @@ PANELS = [
     ("activations", "Activations", ActivationsPanel),
     ("optimizer", "Optimizer", OptimizerPanel),
     ("lesson", "Lesson", LessonPanel),
+    ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, App[None]):
+class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -106,6 +110,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         self.replay: Replay | None = None
         self._bindings_mode = ""
         self.frames = self.dropped_frames = 0  # redraws made / skipped while the terminal lagged
+        self.sweep_phase = False  # an LR range test is running, or is all there is so far
 
     # -- layout
 
@@ -123,6 +128,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
+        self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.screen.set_class(self.view.ascii_only, "-ascii")
         for chart in self.query(Chart):
             chart.ascii_only = self.view.ascii_only
@@ -177,7 +183,26 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def visible_panels(self) -> list[str]:
         if self.layout_mode == "too-small":
             return []
-        return [key for key, _, _ in PANELS] if self.layout_mode == "grid" else [self.active_panel]
+        if self.layout_mode == "grid":
+            hidden = "loss" if self.sweep_phase else "sweep"
+            return [key for key, _, _ in PANELS if key != hidden]
+        return [self.active_panel]
+
+    def _follow_sweep(self) -> None:
+        """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab)."""
+        phase = bool(self.snapshot.sweeps) and not any(v.step for v in self.snapshot.variants)
+        if phase == self.sweep_phase:
+            return
+        self.sweep_phase = phase
+        self.screen.set_class(phase, "-sweeping")
+        if phase and self.active_panel == "loss":
+            self.action_show_panel("sweep")
+        elif not phase and self.active_panel == "sweep":
+            self.action_show_panel("loss")
+        cyclic = self.snapshot.sweeps[-1]["cyclic"] if self.snapshot.sweeps else {}
+        if not phase and cyclic.get("max_lr"):
+            self.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
+        self._drawn.clear()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -207,7 +232,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
             self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
-        if self._output_backlog():
+        if self._output_backlog() or self.link_behind():
             self.dropped_frames += 1  # the terminal is behind: skip this frame rather than queue it
             return
         if self.mode != self._bindings_mode:
@@ -219,6 +244,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
+            self._follow_sweep()
         if self.reader is not None:
             note = self._watch_note()
             changed = changed or note != self.writer_note
@@ -252,6 +278,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
+        self._follow_sweep()
         self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
@@ -269,6 +296,9 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
+                    if key == "lesson":
+                        for health in self.query(HealthText):
+                            health.show(self.state, self.view.selected)
                     self._drawn[key] = snap.version
         if self._frame_started is None:
             self._frame_started = time.monotonic()
