@@ -17,7 +17,7 @@ from nntui.seeds import parallel_workers, parse_seeds
 from nntui.tui.compare_app import make_compare_app
 from nntui.tui.widgets.compare_panels import band
 from tests.helpers import invoke, run_json
-from tests.test_tui import screen_text
+from tests.test_compare import screen_text
 
 TINY = str(Path(__file__).parent / "fixtures" / "tiny.toml")
 
