@@ -127,3 +127,18 @@ def test_headless_table_shows_mean_and_std(seeds_run, tmp_path):
     deep = summary["variants"][1]
     assert f"{deep['test_loss']:.4f}±{deep['test_loss_std']:.4f}" in result.stdout
     assert statistics.fmean([deep["test_loss_min"], deep["test_loss_max"]]) == pytest.approx(deep["test_loss"])
+
+
+def test_a_stop_ends_the_running_seed_and_starts_no_other_one_after_another(tmp_path, monkeypatch, one_thread):
+    import nntui.seeds as seeds_module
+    from nntui.runner import RunOptions
+
+    monkeypatch.setattr(seeds_module, "parallel_workers", lambda n: 1)  # one after another, in this process
+    out = tmp_path / "runs"
+    started = lambda: any(out.glob("*/seed-0/events.jsonl"))  # noqa: E731 - stop once the first seed trains
+    lines: list[str] = []
+    summary = seeds_module.run_seeds(TINY, [], RunOptions(device="cpu", out=out, max_steps=100_000, epochs=1000), [0, 1], lines.append, started)
+    assert summary["status"] == "interrupted" and summary["seeds"] == [0]
+    assert summary["seed_runs"][0]["status"] == "interrupted"
+    assert not (Path(summary["run_dir"]) / "seed-1").exists()
+    assert any("one after another" in line for line in lines)
