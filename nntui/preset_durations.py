@@ -9,6 +9,7 @@ PRESET_SECONDS: dict[str, float] = {
     "bad-init-tanh": 16, "batchnorm": 58, "cyclic-lr": 103, "dropout-mnist": 162, "dropout-overfit": 109,
     "grad-clip": 89, "kaiming-relu": 98, "mc-dropout": 265, "one-cycle": 82, "optimizers": 135,
     "reduce-on-plateau": 141, "sigmoid-paralysis": 495, "step-lr": 197, "warmup": 432, "weight-decay": 293,
+    "xavier-init": 496,
 }
 
 
