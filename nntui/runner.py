@@ -105,7 +105,9 @@ def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str
 class Run:
     """Prepared by `prepare_run`; `execute()` trains in the calling thread, `start()` in a worker thread."""
 
-    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> None:
+    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> None:
+        say = on_phase or (lambda _: None)  # set-up progress for the dashboard (data, range test, models)
         self.resolved = resolved
         self.options = options
         self.state = RunState()
@@ -118,6 +120,7 @@ class Run:
         requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
         for name, cfg in self.configs.items():
             check_ranges(name, cfg)
+        say("loading the data")
         self.datasets = self._load_data()
         needs = {}
         for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
@@ -150,6 +153,7 @@ class Run:
                 shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
                 raise
             self.notes.extend(lr_notes)
+            say("building the models")
             self._build_runs()
         self.thread: threading.Thread | None = None
         self.error: BaseException | None = None
@@ -354,5 +358,6 @@ def _exact_run_dir(path: Path) -> Path:
     return path
 
 
-def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> Run:
-    return Run(resolved, options, listeners)
+def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                on_phase: Callable[[str], None] | None = None) -> Run:
+    return Run(resolved, options, listeners, on_phase)

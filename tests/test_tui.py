@@ -14,7 +14,8 @@ from textual.geometry import Region
 from nntui.presets import load_preset
 from nntui.record.runlog import EVENTS_FILE, SUMMARY_FILE
 from nntui.runner import RunOptions, prepare_run
-from nntui.tui.app import Dashboard, finish_run, make_app
+from nntui.tui.app import Dashboard, make_app
+from nntui.tui.launch import finish_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_PRESET = FIXTURES / "tiny.toml"
@@ -77,10 +78,10 @@ async def test_live_run_shows_real_values_in_every_panel(out_dir):
 
             header = screen_text(app, "#header")
             assert "tiny-paralysis" in header and "mnist-5k" in header and "cpu" in header
-            assert "shallow (1/2)" in header and "steps/s" in header
+            assert "shallow 1/2" in header and "steps/s" in header
 
             loss = screen_text(app, "#loss")
-            assert "loss: · raw, ─ EMA, ● test" in loss and "test accuracy %" in loss
+            assert "loss: dots raw, line EMA, (n) test" in loss and "test accuracy %" in loss
             assert "shallow" in loss and "deep" in loss
             assert f"{test_loss:.4f}" in loss  # the table's test loss of the selected variant
 
@@ -100,7 +101,7 @@ async def test_live_run_shows_real_values_in_every_panel(out_dir):
 
             await pilot.press("tab")  # next variant: the deep net's three hidden layers
             header = screen_text(app, "#header")
-            assert "deep (2/2)" in header
+            assert "deep 2/2" in header
             assert "fc4" in screen_text(app, "#gradients")
             assert "h3" in screen_text(app, "#activations")
 
@@ -145,9 +146,9 @@ async def test_keys_toggle_views_and_save_a_screenshot(tmp_path):
         await wait_for(pilot, lambda: app.state.status == "completed", "the replay to load")
         assert app.layout_mode == "tabs"
         assert "replay" in screen_text(app, "#header")
-        assert "(log y)" not in screen_text(app, "#loss")
+        assert "[log y]" not in screen_text(app, "#loss")
         await pilot.press("l")
-        assert "(log y)" in screen_text(app, "#loss")
+        assert "[log y]" in screen_text(app, "#loss")
 
         await pilot.press("2")
         assert app.active_panel == "gradients"

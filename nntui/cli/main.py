@@ -94,32 +94,36 @@ def run(
     on_hangup: Annotated[str, typer.Option("--on-hangup", help="When the terminal hangs up (SSH dropped): continue (train to the end without a view) or stop (end as interrupted).")] = "continue",
 ) -> None:
     """Train a preset's variants side by side, with the live dashboard or headless."""
-    from nntui.presets import load_preset
-    from nntui.runner import RunOptions, prepare_run
+    from nntui.report import stderr_console
 
     if on_hangup not in HANGUP_CHOICES:
         raise fail(f"--on-hangup {on_hangup!r}: choose continue or stop")
     console = out_console(as_json)
     the_run = None
-    dashboard = _use_dashboard(headless, as_json)
-    from nntui.report import stderr_console
-
+    dashboard = _use_dashboard(headless, as_json) and seeds is None
     err = stderr_console()
     signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: err.print(text, style="yellow", markup=False, highlight=False)))
+    option_values = dict(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
     try:
         with signals:
-            resolved = load_preset(preset, overrides or [])
-            options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
-            if seeds is not None:
-                summary = _run_seeds(preset, overrides or [], options, seeds, as_json, console, signals)
-            elif dashboard:
-                from nntui.tui.app import run_dashboard
+            if dashboard:
+                from nntui.tui.launch import run_dashboard
 
-                the_run = signals.run = prepare_run(resolved, options)
-                summary = run_dashboard(the_run)
+                # the dashboard paints first; the preset, torch, the data and the models load behind it
+                prepared: dict = {}
+                summary = run_dashboard(starter=_dashboard_starter(preset, overrides or [], option_values, signals, prepared), preset=Path(preset).stem)
+                the_run = prepared.get("run")
             else:
-                the_run = prepare_run(resolved, options)
-                summary = _run_headless(the_run, signals, as_json, console, err)
+                from nntui.presets import load_preset
+                from nntui.runner import RunOptions, prepare_run
+
+                resolved = load_preset(preset, overrides or [])
+                options = RunOptions(**option_values)
+                if seeds is not None:
+                    summary = _run_seeds(preset, overrides or [], options, seeds, as_json, console, signals)
+                else:
+                    the_run = prepare_run(resolved, options)
+                    summary = _run_headless(the_run, signals, as_json, console, err)
     except RunInterrupted as exc:
         where = f"; the record is in {exc.run_dir}" if getattr(exc, "run_dir", None) else "; nothing was recorded"
         raise fail(f"interrupted ({exc}) before training began{where}", code=EXIT_INTERRUPTED) from None
@@ -142,6 +146,20 @@ def run(
 def _failure_line(the_run) -> str:
     where = f"; the traceback is in {the_run.crash_log}" if the_run.crash_log else ""
     return f"the run failed: {the_run.failure}{where}; what was recorded is in {the_run.run_dir}"
+
+
+def _dashboard_starter(preset: str, overrides: list[str], option_values: dict, signals: StopSignals, prepared: dict):
+    def start(on_phase):
+        from nntui.presets import load_preset
+
+        resolved = load_preset(preset, overrides)
+        on_phase("importing PyTorch")
+        from nntui.runner import RunOptions, prepare_run
+
+        prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+        return prepared["run"]
+
+    return start
 
 
 def _run_headless(the_run, signals: StopSignals, as_json: bool, console: Console, err: Console) -> dict:
