@@ -47,7 +47,8 @@ def sweep_figure(sweep: dict[str, Any] | None) -> LineFigure:
     raw, ema, centred = (_finite(sweep["lrs"], sweep[k] or [None] * len(sweep["lrs"])) for k in ("losses", "smoothed", "centred"))
     if not raw:
         return fig
-    ceiling = 4 * min(v for _, v in (ema or raw)) + 1  # the blow-up would flatten everything else
+    head = sorted(v for _, v in (ema or raw)[:10])
+    ceiling = 1.5 * head[len(head) // 2]  # the plateau and a half: the blow-up would flatten everything else
     clip = lambda pts: ([x for x, _ in pts], [min(v, ceiling) for _, v in pts])  # noqa: E731
     fig.series.append(Series(*clip(raw), kind="dots", style="grey50"))
     if ema:
@@ -56,7 +57,7 @@ def sweep_figure(sweep: dict[str, Any] | None) -> LineFigure:
     if centred:
         fig.series.append(Series(*clip(centred), marker="•", style="white"))
         fig.legend.append(("•", "white", "centred"))
-    fig.y_fit = [clip(ema or raw)[1], clip(raw)[1]]
+    fig.y_fit = [clip(ema or raw)[1], clip(centred)[1]]
     curve = centred or ema or raw
     for name, (mark, color) in MARKS.items():
         lr = sweep["suggestions"].get(name)
