@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from contextlib import contextmanager
@@ -80,7 +81,7 @@ def where(skip: int = 2) -> tuple[str, int, str]:
     frame = sys._getframe(skip)
     while frame is not None:
         path = frame.f_code.co_filename
-        if not path.startswith(_TORCH_DIR) and path != _THIS and "/contextlib.py" not in path:
+        if not path.startswith(_TORCH_DIR) and path != _THIS and not path.endswith(("/contextlib.py", "/warnings.py")):
             rel = os.path.relpath(path, ROOT) if path.startswith(str(ROOT)) else path
             return rel, frame.f_lineno, frame.f_code.co_qualname
         frame = frame.f_back
@@ -182,3 +183,77 @@ def optimizer_step_counters(optimizers: Iterable[torch.optim.Optimizer]) -> Call
         return any(isinstance(s.get("step"), torch.Tensor) and s["step"].data_ptr() == ptr for o in optimizers for s in o.state.values())
 
     return resident
+
+
+class CudaSyncCounter(HostReadCounter):
+    """The same interface on a GPU, from torch.cuda.set_sync_debug_mode("warn"): CUDA's own word on
+    every synchronising call (item, copies to the host, nonzero, synchronize, ...), attributed to the
+    innermost frame outside torch."""
+
+    def __enter__(self) -> CudaSyncCounter:
+        self._catch = warnings.catch_warnings()
+        self._catch.__enter__()
+        warnings.simplefilter("always")
+        self._show, warnings.showwarning = warnings.showwarning, self._on_warning
+        torch.cuda.set_sync_debug_mode("warn")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.cuda.set_sync_debug_mode("default")
+        self._catch.__exit__(*exc)
+
+    def _on_warning(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if "synchroniz" in str(message):
+            self.reads.append(Read(*where(2), "cuda sync", self.phase))
+        else:
+            self._show(message, category, filename, lineno, file, line)
+
+
+# (file, function) -> why a host read is meant to be there
+ALLOWED = {
+    ("nntui/engine/train.py", "VariantRun._read_block"): "the block's one read-back (losses, probes, evaluation)",
+    ("nntui/runner.py", "Run.execute"): "once at the start: a regression's data points for the plot",
+    ("nntui/engine/checkpoints.py", "host_state"): "a checkpoint, at an evaluation or the end",
+    ("benchmarks/loops.py", "bare_loop"): "the bare loop's loss, once per epoch",
+    ("benchmarks/loops.py", "sync"): "the edges of a timing window",
+}
+def counter_for(device: torch.device, host_resident: Callable[[torch.Tensor], bool] = lambda t: False) -> HostReadCounter:
+    return CudaSyncCounter() if device.type == "cuda" else HostReadCounter(host_resident=host_resident)
+
+
+def sync_table(counter: HostReadCounter, steps: int, device: torch.device) -> dict:
+    """Syncs per (file, line) with their count per step, and how many fall outside the allowed places."""
+    allowed = ALLOWED
+    rows = []
+    for (file, line, function, op), count in counter.places().most_common():
+        rows.append({"where": f"{file}:{line}", "function": function, "op": op, "count": count,
+                     "per_step": round(count / steps, 5) if steps else None, "allowed": (file, function) in allowed})
+    outside = sum(r["count"] for r in rows if not r["allowed"])
+    return {"steps": steps, "syncs": rows, "per_step": round(sum(r["count"] for r in rows) / steps, 5) if steps else None, "outside_allowed": outside}
+
+
+def sync_report(syncs: dict, device: torch.device) -> dict:
+    """--sync-debug: syncs per (file, line) per case, per step, and whether any is outside the allowed places."""
+    cases: dict = {}
+    for (bs, case), (counter, steps) in syncs.items():
+        cases.setdefault(bs, {})[case] = sync_table(counter, steps, device)
+    outside = sum(c["outside_allowed"] for by_case in cases.values() for c in by_case.values())
+    return {
+        "counter": "torch.cuda.set_sync_debug_mode('warn')" if device.type == "cuda" else
+                   "benchmarks.host_reads.HostReadCounter: what a GPU run would wait for, nntui's probes on their torch "
+                   "kernels (a GPU's code path) instead of numpy views; the counter's overhead makes these runs' steps/s meaningless",
+        "allowed": {f"{f} {fn}": why for (f, fn), why in ALLOWED.items()},
+        "cases": cases, "outside_allowed": outside, "holds": outside == 0,
+    }
+
+
+def print_syncs(report: dict) -> int:
+    for bs, by_case in report["cases"].items():
+        for case, table in by_case.items():
+            print(f"syncs bs {bs} ({case}): {table['per_step']} per step over {table['steps']} steps")
+            for row in table["syncs"]:
+                print(f"  {row['count']:>6} {row['per_step']:>9} /step  {row['where']} {row['function']} ({row['op']}){'' if row['allowed'] else '  NOT ALLOWED'}")
+    if not report["holds"]:
+        print(f"error: {report['outside_allowed']} host syncs outside the allowed places (marked NOT ALLOWED above)", file=sys.stderr)
+        return 1
+    return 0

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from nntui.engine.probes import Probe, ProbeRecord
+from nntui.engine.probes import Probe, ProbeRecord, find_layers
 from nntui.record import events as ev
 from nntui.record.runlog import SUMMARY_FILE, RunLog, create_run_dir, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -32,6 +32,8 @@ from nntui.verdicts.health import check_health
 
 BLOCK_STEPS = 50  # steps per loss read-back
 FLUSH_SECONDS = 5.0  # a slow loop still shows up live: read back at least this often
+LESSON = ("Your own training loop, recorded by nntui.watch. No lecture verdict here: the health checks above judge "
+          "any model (`nntui check RUN_DIR` prints them; it exits 1 when one fails).")
 
 
 def is_writer_rank() -> bool:
@@ -97,9 +99,7 @@ class Watch:
         if not is_writer_rank():
             return self  # other ranks: no hooks, no files; log() does nothing
         inner = unwrap(self.model)
-        self._probe = Probe(inner, self.optimizer, layers=self.layers)
-        if not self._probe.layer_names:
-            raise ValueError(f"nntui.watch: {type(inner).__name__} has no module with a weight of 2 or more dimensions to probe")
+        self._probe = Probe(inner, self.optimizer, layers=find_layers(inner, self.layers))  # ValueError: no such layer / none
         self.run_dir = create_run_dir(self.out, self.name)
         self._log = RunLog(self.run_dir)
         self._started = self._last_flush = time.perf_counter()
@@ -168,7 +168,7 @@ class Watch:
         if world > 1:
             notes.append(f"distributed: {world} processes; rank 0 records its own losses and its all-reduced gradients")
         return ev.RunStarted(
-            preset=self.name, title=f"{self.name} (your own model)", lesson="", dataset="", device=device,
+            preset=self.name, title=f"{self.name} (your own model)", lesson=LESSON, dataset="", device=device,
             task="classification", run_dir=str(self.run_dir), variants=[vars(info)], started_at=time.time(),
             notes=notes, pid=os.getpid(), host=socket.gethostname(),
         )

@@ -24,6 +24,7 @@ from nntui.engine.checkpoints import file_stems
 from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError, RecordWriteError
 from nntui.engine.lr_finder import needs_bounds, resolve_auto_bounds
+from nntui.engine.lr_suggest import load_bounds
 from nntui.presets import ResolvedPreset
 from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_crash_log, write_json_atomic
 from nntui.record.state import RunState, build_summary
@@ -47,18 +48,23 @@ class RunOptions:
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
-    """The torch device and, when `auto` fell back, a note saying so."""
+    """The torch device for auto, cpu, cuda or cuda:N and, when `auto` fell back, a note saying so."""
+    name = name.strip().lower()
     if name == "cpu":
         return torch.device("cpu"), None
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise NntuiError("--device cuda: no CUDA device is available here; use --device cpu or --device auto")
-        return torch.device("cuda"), None
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda"), None
+            return torch.device("cuda", torch.cuda.current_device()), None
         return torch.device("cpu"), "device auto: no CUDA device found, training on the CPU"
-    raise NntuiError(f"--device {name!r}: choose auto, cpu or cuda")
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise NntuiError(f"--device {name!r}: choose auto, cpu, cuda or cuda:N (N the GPU's index, e.g. cuda:0)")
+    if not torch.cuda.is_available():
+        raise NntuiError(f"--device {name}: no CUDA device is available here; use --device cpu or --device auto")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise NntuiError(f"--device {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); pick one of those")
+    return torch.device("cuda", int(index) if index else torch.cuda.current_device()), None
 
 
 REGRESSION_DATASETS = {"noisy-line"}
@@ -128,6 +134,8 @@ class Run:
             batch_size_for(cfg, len(data.x_train), name)
             needs[name] = estimate_bytes(cfg, data.input_dim, data.num_classes, len(data.x_train))
         check_fits(needs, self.device)
+        if options.from_lr_find is not None:
+            load_bounds(options.from_lr_find)  # a bad file fails here, before the run directory exists
         self.stop_reason = ""  # the signal or key that asked the run to stop
         self.detached = False  # the terminal hung up: training goes on without a view
         self.view_closed = threading.Event()  # the dashboard (if any) should close

@@ -8,6 +8,7 @@ instead of the CPU's numpy views. NNTUI_TEST_DEVICE=cuda runs the same checks on
 from __future__ import annotations
 
 import functools
+import json
 import os
 from pathlib import Path
 
@@ -114,3 +115,25 @@ def test_step_counters_of_adam_are_host_resident_and_a_device_read_is_not():
         opt.step()  # Adam reads its CPU step counters: not a device read
         model.weight.sum().item()
     assert [r.op for r in counter.reads] == ["item"]
+
+
+def test_benchmark_sync_debug_counts_per_line_and_fails_outside_the_allowed_places(tmp_path, monkeypatch, capsys):
+    from benchmarks import run as bench
+
+    out = tmp_path / "bench.json"
+    argv = ["--quick", "--cases", "c", "--batch-sizes", "32", "--rss-steps", "0", "--sync-debug", "--device", DEVICE, "--out", str(out)]
+    assert bench.main(argv) == 0
+    report = json.loads(out.read_text())["sync_debug"]
+    table = report["cases"]["32"]["c"]
+    assert report["holds"] and table["outside_allowed"] == 0 and table["steps"] >= 100
+    assert [(row["function"], row["allowed"]) for row in table["syncs"]] == [("VariantRun._read_block", True)]
+    blocks = -(-table["steps"] // 50)  # blocks of 50 steps, and one more at each epoch end (125 steps) that tests
+    assert blocks <= table["syncs"][0]["count"] <= blocks + -(-table["steps"] // 125)
+
+    train_step = VariantRun._train_step
+    monkeypatch.setattr(VariantRun, "_train_step", lambda self, slot, probe: (train_step(self, slot, probe), self.loss_buffer[slot].item()))
+    assert bench.main(argv) == 1
+    report = json.loads(out.read_text())["sync_debug"]
+    [bad] = [row for row in report["cases"]["32"]["c"]["syncs"] if not row["allowed"]]
+    assert bad["where"].startswith("tests/test_host_reads.py:") and bad["per_step"] == 1.0
+    assert "host syncs outside the allowed places" in capsys.readouterr().err

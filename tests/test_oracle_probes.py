@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from nntui.engine.models import MLP
-from nntui.engine.probes import Probe
+from nntui.engine.probes import Probe, find_layers
 from nntui.presets import ModelConfig
 
 # Exact figures (min, max, norms, sums, counts) are float32 data reduced in float64 on both sides: they
@@ -37,6 +37,7 @@ class Oracle:
     def __init__(self, model: nn.Module, layers: dict[str, nn.Module]) -> None:
         self.model, self.layers = model, layers
         self.inputs: dict[str, torch.Tensor] = {}
+        self.own_outputs: dict[str, torch.Tensor] = {}
         self.acts: dict[str, tuple[str, torch.Tensor]] = {}
         self._last: str | None = None
 
@@ -47,6 +48,7 @@ class Oracle:
         def on_layer(module, args, output):
             name = names[id(module)]
             self.inputs.setdefault(name, args[0].detach().clone())
+            self.own_outputs.setdefault(name, output)
             self._last = name
 
         def on_activation(module, args, output):
@@ -60,16 +62,21 @@ class Oracle:
             elif type(module) in ACTIVATION_KINDS:
                 handles.append(module.register_forward_hook(on_activation))
         try:
-            return self.model(x)
+            out = self.model(x)
         finally:
             for h in handles:
                 h.remove()
+        # a layer no activation module follows: its own output (mean and std only), unless it is the network's
+        for name, own in self.own_outputs.items():
+            if name not in self.acts and own is not out:
+                self.acts[name] = ("output", own.detach().clone())
+        return out
 
 
 def train_probed(model, opt, layers, batches, probe_steps, prefer_numpy, loss_fn=nn.functional.cross_entropy, schedule=None):
     """Trains on batches, probing at probe_steps; per probed step the probe's numbers (read back once at
     the end, as the trainer does) and the oracle's record of that step."""
-    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    probe = Probe(model, opt, layers=layers, prefer_numpy=prefer_numpy)
     records, oracles = [], []
     for step, (x, y) in enumerate(batches, 1):
         probed = step in probe_steps
@@ -247,3 +254,73 @@ def test_a_per_batch_schedule_records_the_lr_each_probed_step_used(prefer_numpy)
     for (step, _, groups, _), oracle in train_probed(model, opt, layers, batches(3), {1, 3}, prefer_numpy, schedule=schedule):
         assert [g["lr"] for g in groups] == pytest.approx([0.2 * 0.5 ** (step - 1), 0.1 * 0.5 ** (step - 1)])
         assert [g["momentum"] for g in groups] == [0.5, 0.5]
+
+
+# -- any model: a small CNN (two same-shaped convs, one followed by a functional ReLU), find_layers, hooks
+
+
+class SmallCNN(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.Tanh(),
+                                      nn.Conv2d(4, 4, 3, padding=1), nn.BatchNorm2d(4))
+        self.head = nn.Linear(4 * 8 * 8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(nn.functional.relu(self.features(x)).flatten(1))  # features.4: no activation module
+
+
+@pytest.mark.parametrize("prefer_numpy", [True, False], ids=["numpy", "torch"])
+@pytest.mark.parametrize("optimizer", ["sgd-momentum", "adam"])
+def test_every_cnn_statistic_matches_the_oracle(optimizer, prefer_numpy):
+    torch.manual_seed(0)
+    model = SmallCNN()
+    layers = find_layers(model)
+    assert list(layers) == ["features.0", "features.2", "features.4", "head"]
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    probed = train_probed(model, opt, layers, batches(3, shape=(1, 8, 8), batch=16), {1, 3}, prefer_numpy)
+    for (step, layers_read, groups, opt_layers), oracle in probed:
+        check_step(layers_read, groups, opt_layers, oracle, opt)
+        kinds = {name: kind for name, (kind, _) in oracle.acts.items()}
+        assert kinds == {"features.0": "relu", "features.2": "tanh", "features.4": "output"}
+        assert layers_read[2]["dead"] is None and layers_read[2]["act_std"] is not None
+
+
+def test_find_layers_takes_every_weight_of_two_or_more_dimensions_by_module_path():
+    model = nn.Sequential(nn.Embedding(10, 4), nn.Flatten(), nn.Linear(8, 8), nn.LayerNorm(8), nn.Conv1d(1, 2, 3), nn.BatchNorm1d(2))
+    assert {name: type(m) for name, m in find_layers(model).items()} == {"0": nn.Embedding, "2": nn.Linear, "4": nn.Conv1d}
+    assert list(find_layers(model, ["4", "0"])) == ["4", "0"]
+    with pytest.raises(ValueError, match="no layer named 'fc9'.*0, 2, 4"):
+        find_layers(model, ["fc9"])
+    assert list(find_layers(nn.Linear(3, 2))) == ["Linear"]
+
+
+def test_hooks_exist_only_between_attach_and_detach():
+    model = SmallCNN()
+    probe = Probe(model, torch.optim.SGD(model.parameters(), lr=0.1), layers=find_layers(model, ["features.2", "head"]))
+    assert probe.layer_names == ["features.2", "head"]
+    hooked = lambda: sum(len(m._forward_hooks) for m in model.modules())  # noqa: E731
+    assert hooked() == 0
+    probe.attach()
+    assert hooked() > 0
+    model(torch.randn(2, 1, 8, 8))
+    probe.detach()
+    assert hooked() == 0
+
+
+@pytest.mark.parametrize("optimizer", ["sgd-momentum", "adam"])
+def test_numpy_and_torch_reductions_agree_to_rounding_on_a_cnn(optimizer):
+    """Both backends accumulate in float64 and take the same sample: equal up to summation order."""
+    results = []
+    for prefer_numpy in (True, False):
+        torch.manual_seed(0)
+        model = SmallCNN()
+        opt = OPTIMIZERS[optimizer](model.parameters())
+        results.append(train_probed(model, opt, find_layers(model), batches(2, shape=(1, 8, 8), batch=16), {1, 2}, prefer_numpy))
+    for ((_, a_layers, _, _), _), ((_, b_layers, _, _), _) in zip(*results):
+        for a, b in zip(a_layers, b_layers):
+            for key, value in a.items():
+                if isinstance(value, float):
+                    assert value == pytest.approx(b[key], rel=1e-9, abs=1e-15), (a["name"], key)
+                else:
+                    assert value == b[key], (a["name"], key)

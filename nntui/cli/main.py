@@ -156,8 +156,10 @@ def _dashboard_starter(preset: str, overrides: list[str], option_values: dict, s
         on_phase("importing PyTorch")
         from nntui.runner import RunOptions, prepare_run
 
-        prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
-        return prepared["run"]
+        run = prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+        if signals.hung_up:  # hung up while setting up: no terminal to draw on, train on headless
+            run.detach_view()
+        return run
 
     return start
 

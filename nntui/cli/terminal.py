@@ -77,8 +77,12 @@ def silence_fd(fd: int | None) -> None:
         pass
 
 
+_terminal_fds: set[int] = set()  # which of 0, 1, 2 were a terminal at start (after a hang-up isatty says no)
+
+
 def install_tolerant_output() -> None:
     """Wrap sys.stdout/sys.stderr (once) so output trouble can never stop a run."""
+    _terminal_fds.update(fd for fd in (0, 1, 2) if _isatty(fd))
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
         if stream is None or isinstance(stream, TolerantStream):
@@ -93,16 +97,19 @@ def install_tolerant_output() -> None:
 def detach_from_terminal() -> None:
     """The terminal hung up: reads and writes on it fail from now on, so point them at /dev/null
     (files and pipes the output was redirected to keep working)."""
+    terminal = _terminal_fds | {fd for fd in (0, 1, 2) if _isatty(fd)}
     for stream in (sys.stdout, sys.stderr):
-        fd = _fileno(stream)
-        if isinstance(stream, TolerantStream) and fd is not None and os.isatty(fd):
+        if isinstance(stream, TolerantStream) and _fileno(stream) in terminal:
             stream.lost = True
-    for fd in (0, 1, 2):
-        try:
-            if os.isatty(fd):
-                silence_fd(fd)
-        except OSError:
-            pass
+    for fd in terminal:
+        silence_fd(fd)
+
+
+def _isatty(fd: int) -> bool:
+    try:
+        return os.isatty(fd)
+    except OSError:
+        return False
 
 
 class StopSignals:
@@ -113,11 +120,21 @@ class StopSignals:
     def __init__(self, on_hangup: str = "continue", say: Callable[[str], None] | None = None) -> None:
         self.on_hangup = on_hangup
         self.say = say or (lambda text: print(text, file=sys.stderr))
-        self.run: Any = None  # the Run, once it can stop after a step
+        self._run: Any = None  # the Run, once it can stop after a step
         self.count = 0
         self.hung_up = False
         self.reason = ""
         self._previous: dict[int, Any] = {}
+
+    @property
+    def run(self) -> Any:
+        return self._run
+
+    @run.setter
+    def run(self, run: Any) -> None:
+        self._run = run
+        if run is not None and self.hung_up and self.on_hangup == "continue":
+            run.detach_view()  # hung up while the run was being set up: no view to open
 
     def __enter__(self) -> StopSignals:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from nntui.record import events as ev
 from nntui.engine.checkpoints import save_checkpoint
 from nntui.engine.data import Dataset
+from nntui.engine.evaluation import evaluate, evaluate_on_device  # noqa: F401 (evaluate: public here too)
+from nntui.engine.determinism import DROPOUT_SEED_OFFSET, epoch_order, pin_matmul_precision, seed_dropout
 from nntui.errors import NntuiError
 from nntui.engine.models import MLP
 from nntui.engine.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
@@ -42,33 +44,6 @@ def loss_function(task: str):
     return F.cross_entropy if task == "classification" else F.mse_loss
 
 
-@torch.no_grad()
-def evaluate_on_device(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> torch.Tensor:
-    """[mean loss, accuracy] on (x, y) in eval mode, left on the device (accuracy 0 for regression)."""
-    was_training = model.training
-    model.eval()
-    try:
-        loss_sum = torch.zeros((), device=x.device)
-        correct = torch.zeros((), device=x.device)
-        reduce_fn = F.cross_entropy if task == "classification" else F.mse_loss
-        for i in range(0, len(x), batch):
-            out = model(x[i : i + batch])
-            target = y[i : i + batch]
-            loss_sum += reduce_fn(out, target, reduction="sum")
-            if task == "classification":
-                correct += (out.argmax(dim=1) == target).sum()
-        denom = len(x) * (1 if task == "classification" else y.shape[1])
-        return torch.stack([loss_sum / denom, correct / len(x)])
-    finally:
-        model.train(was_training)
-
-
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:
-    """Mean loss and accuracy on (x, y) in eval mode; one transfer for both numbers."""
-    loss, acc = evaluate_on_device(model, x, y, task, batch).tolist()
-    return loss, (acc if task == "classification" else None)
-
-
 def batch_size_for(cfg: TrainConfig, n_train: int, variant: str) -> int:
     """The batch size a variant trains with (checked: BatchNorm needs two examples per batch)."""
     size = n_train if cfg.batch_size == "full" else min(cfg.batch_size, n_train)
@@ -84,8 +59,13 @@ class VariantRun:
         self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
         self.checkpoint_dir = checkpoint_dir
         self.file_stem = slug(name)  # the runner sets one unique within the run (checkpoints.file_stems)
-        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture
+        pin_matmul_precision()
+        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture (made on the CPU)
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
+        # batch order and dropout masks from CPU generators: the same run on every device
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.dropout_generator = torch.Generator().manual_seed(cfg.seed + DROPOUT_SEED_OFFSET)
+        seed_dropout(self.model, self.dropout_generator)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         n_train = len(data.x_train)
         self.batch_size = batch_size_for(cfg, n_train, name)
@@ -97,8 +77,7 @@ class VariantRun:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
         self.loss_fn = loss_function(data.task)
-        self.probe = Probe(self.model, self.optimizer)
-        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.probe = Probe(self.model, self.optimizer, layers=self.model.named_layers())
         self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
         self.step = 0
         self.pos = 0  # batches done in the current epoch
@@ -108,7 +87,7 @@ class VariantRun:
         self.reason = ""
         self.best_test_loss = math.inf
         self.subset = min(cfg.eval_subset, len(data.x_test))
-        self.grid = torch.linspace(-1, 1, PREDICTION_POINTS).tolist()  # where a regression's fitted curve is drawn
+        self.grid = [-1 + 2 * i / (PREDICTION_POINTS - 1) for i in range(PREDICTION_POINTS)]  # where a regression's curve is drawn
         self.model.train()
 
     @property
@@ -130,7 +109,7 @@ class VariantRun:
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.perm is None or self.pos == 0:
-            self.perm = torch.randperm(len(self.data.x_train), device=self.device, generator=self.generator)
+            self.perm = epoch_order(len(self.data.x_train), self.generator, self.device)  # one copy per epoch
         idx = self.perm[self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         # index_select: the same rows as x[idx], several times faster than advanced indexing on CPU
         return self.data.x_train.index_select(0, idx), self.data.y_train.index_select(0, idx)
@@ -308,7 +287,8 @@ class VariantRun:
         cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
-                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "dropout_generator": self.dropout_generator.get_state(),
+                "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
 
     def restore_state(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -316,6 +296,7 @@ class VariantRun:
         self.model.train(saved["training"])
         self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
         self.generator.set_state(saved["generator"])
+        self.dropout_generator.set_state(saved["dropout_generator"])
         torch.set_rng_state(saved["cpu_rng"])
         if saved["cuda_rng"] is not None:
             torch.cuda.set_rng_state(saved["cuda_rng"], self.device)

@@ -123,7 +123,7 @@ def _flat_records(records: list[Any], where: str, needs_name: bool = True) -> No
         if needs_name and not isinstance(record.get("name"), str):
             raise ValueError(f"{where}: an entry has no name")
         for key, value in record.items():
-            if key == "name" and isinstance(value, str):
+            if key in ("name", "scheduler") and isinstance(value, str):  # scheduler: nntui.watch(scheduler=)'s class
                 record[key] = value[:200]
             elif isinstance(value, list):
                 if not all(_number(v) for v in value):

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader, writer_gone
 from nntui.record.state import RunState
+from nntui.tui.link import LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.snapshot import Snapshot, take_snapshot
@@ -31,13 +32,14 @@ from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
+from nntui.tui.widgets.health import HealthText
 from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
 from nntui.tui.widgets.sweep import SweepPanel, follow_sweep
 
-REFRESH_HZ = 2  # the timer: header and data checks
+REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
 MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (about 1 Hz)
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
@@ -55,7 +57,7 @@ PANELS = [
     ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, App[None]):
+class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -126,6 +128,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
+        self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.screen.set_class(self.view.ascii_only, "-ascii")
         for chart in self.query(Chart):
             chart.ascii_only = self.view.ascii_only
@@ -212,7 +215,7 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
         if self.live_run is not None and (self.live_run.error is not None or self.live_run.view_closed.is_set()):
             self.exit()  # run_dashboard re-raises the training thread's error; a signal or hang-up closes the view
             return
-        if self._output_backlog():
+        if self._output_backlog() or self.link_behind():
             self.dropped_frames += 1  # the terminal is behind: skip this frame rather than queue it
             return
         if self.mode != self._bindings_mode:
@@ -276,6 +279,9 @@ class Dashboard(ReplayControls, LiveStart, App[None]):
             for key in self.visible_panels():
                 if self._drawn.get(key) != snap.version:
                     self.query_one(f"#{key}").update_view(snap, self.view)
+                    if key == "lesson":
+                        for health in self.query(HealthText):
+                            health.show(self.state, self.view.selected)
                     self._drawn[key] = snap.version
         if self._frame_started is None:
             self._frame_started = time.monotonic()

@@ -149,9 +149,9 @@ def final_loss(v: VariantState | None) -> float:
 
 
 def test_loss_of(v: VariantState | None) -> float:
-    if v is None or v.status == "diverged" or v.last_test_loss is None:
+    if v is None or v.status == "diverged":
         return math.inf
-    return v.last_test_loss
+    return v.last_test_loss if v.last_test_loss is not None else math.nan  # not evaluated yet
 
 
 def fmt(x: float | None, digits: int = 3) -> str:
@@ -182,7 +182,11 @@ def diverged_text(v: VariantState) -> str:
 
 
 def rank_by(state: RunState, names: list[str], metric: Callable[[VariantState | None], float]) -> list[str]:
-    return sorted(names, key=lambda n: metric(variant_of(state, n)))
+    def key(name: str) -> float:
+        value = metric(variant_of(state, name))
+        return math.inf if math.isnan(value) else value
+
+    return sorted(names, key=key)
 
 
 def interp(x: float, xs: list[float], ys: list[float]) -> float:

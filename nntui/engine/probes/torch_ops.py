@@ -53,9 +53,9 @@ class TorchOps:
     def abs(self, xs: list) -> list:
         return list(torch._foreach_abs(xs))
 
-    def inverse_root(self, vs: list, scales: list[float], eps: list[float], lrs: list[float]) -> tuple[list, list]:
-        """(v * scale, lr / (sqrt(v * scale) + eps)) per tensor."""
-        v_hat = torch._foreach_mul([v.to(self.dtype) for v in vs], scales)
+    def inverse_root(self, vs: list, scales: list, eps: list[float], lrs: list[float]) -> tuple[list, list]:
+        """(v * scale, lr / (sqrt(v * scale) + eps)) per tensor; a scale may be a device tensor."""
+        v_hat = [v.to(self.dtype) * s for v, s in zip(vs, scales)]
         steps = torch._foreach_sqrt(v_hat)
         torch._foreach_add_(steps, eps)
         torch._foreach_reciprocal_(steps)

@@ -190,7 +190,11 @@ def render_line_figure(fig: LineFigure, width: int, height: int, ascii_only: boo
         line.append_text(text)
         lines.append(line)
     lines.append(_x_axis_line(x_axis, col, label_w, plot_w, ascii_only))
-    lines.append(_x_labels(x_axis, col, label_w, plot_w, fig.x_label + ("  ↑ off scale" if clipped and not ascii_only else "  ^ off scale" if clipped else "")))
+    lines.append(_x_labels(x_axis, col, label_w, plot_w, fig.x_label))
+    if clipped:  # say so where it is seen: the title line
+        note = f"  {over} off scale"
+        lines[0] = Text(lines[0].plain[: max(0, width - len(note))], style="bold")
+        lines[0].append(note, style="bold red")
     lines.extend(legend)
     return lines[:height]
 

@@ -59,10 +59,10 @@ class LayersComparePanel(Vertical):
 
     def _table(self, snap: Snapshot, view: ViewOptions) -> Table:
         table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
-        table.add_column("run/variant", no_wrap=True, overflow="ellipsis")
-        table.add_column("median |grad| L1 → Ln", no_wrap=True, overflow="ellipsis")
-        table.add_column("sat %", no_wrap=True, overflow="ellipsis")
-        table.add_column("dead %", no_wrap=True, overflow="ellipsis")
+        table.add_column("run/variant", no_wrap=True, overflow="ellipsis", max_width=26)
+        table.add_column("median |grad| L1 → Ln", no_wrap=True, overflow="ellipsis", ratio=3)
+        table.add_column("sat %", no_wrap=True, overflow="ellipsis", ratio=1, min_width=6)
+        table.add_column("dead %", no_wrap=True, overflow="ellipsis", ratio=1, min_width=6)
         selected = snap.variant(view.selected)
         for i, v in enumerate(snap.variants):
             hidden = [layer for layer in v.layer_stats if layer.get("saturation") is not None or layer.get("dead") is not None]  # the output layer has none

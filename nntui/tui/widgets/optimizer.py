@@ -27,6 +27,8 @@ def _group_text(group: dict) -> str:
         parts.append(f"mom {group['momentum']:g}")
     if group.get("weight_decay") is not None:
         parts.append(f"wd {group['weight_decay']:g}")
+    if group.get("scheduler"):
+        parts.append(group["scheduler"])  # nntui.watch(..., scheduler=)
     return " · ".join(parts)
 
 
