@@ -38,7 +38,7 @@ from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
-from nntui.tui.widgets.sweep import SweepPanel
+from nntui.tui.widgets.sweep import SweepPanel, follow_sweep
 
 REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
@@ -100,6 +100,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self._frame_started: float | None = None
         self._last_event_at = time.monotonic()  # watch mode: when the log last grew
         self.writer_note = ""  # watch mode: why the run seems to have stopped, if it does
+        self.sweep_phase = False  # an LR range test is running, or is all there is so far
         self.phase = "reading the preset" if starter is not None else ""  # set-up progress while the run is prepared
         self.start_error: BaseException | None = None
         self.start_thread: threading.Thread | None = None
@@ -109,7 +110,6 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.replay: Replay | None = None
         self._bindings_mode = ""
         self.frames = self.dropped_frames = 0  # redraws made / skipped while the terminal lagged
-        self.sweep_phase = False  # an LR range test is running, or is all there is so far
 
     # -- layout
 
@@ -182,26 +182,9 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     def visible_panels(self) -> list[str]:
         if self.layout_mode == "too-small":
             return []
-        if self.layout_mode == "grid":
-            hidden = "loss" if self.sweep_phase else "sweep"
-            return [key for key, _, _ in PANELS if key != hidden]
+        if self.layout_mode == "grid":  # the LR test panel stands in for the loss panel during a sweep
+            return [key for key, _, _ in PANELS if key != ("loss" if self.sweep_phase else "sweep")]
         return [self.active_panel]
-
-    def _follow_sweep(self) -> None:
-        """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab)."""
-        phase = bool(self.snapshot.sweeps) and not any(v.step for v in self.snapshot.variants)
-        if phase == self.sweep_phase:
-            return
-        self.sweep_phase = phase
-        self.screen.set_class(phase, "-sweeping")
-        if phase and self.active_panel == "loss":
-            self.action_show_panel("sweep")
-        elif not phase and self.active_panel == "sweep":
-            self.action_show_panel("loss")
-        cyclic = self.snapshot.sweeps[-1]["cyclic"] if self.snapshot.sweeps else {}
-        if not phase and cyclic.get("max_lr"):
-            self.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
-        self._drawn.clear()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -243,7 +226,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
-            self._follow_sweep()
+            follow_sweep(self)
         if self.reader is not None:
             note = self._watch_note()
             changed = changed or note != self.writer_note
@@ -256,7 +239,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
-        self._follow_sweep()
+        follow_sweep(self)
         self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
