@@ -84,12 +84,14 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     def __init__(self, state: RunState, *, run=None, reader: RunLogReader | None = None, run_dir: Path | None = None,
                  starter: Starter | None = None, ascii_only: bool | None = None) -> None:
         super().__init__()
+        self.setup_low_bandwidth()
         self.state = state
         self.live_run = run
         self.starter = starter
         self.reader = reader
         self.run_dir = Path(run_dir) if run_dir else (Path(run.run_dir) if run is not None else None)
         self.view = ViewOptions(ascii_only=ascii_terminal() if ascii_only is None else ascii_only)
+        self.ascii_requested = self.view.ascii_only
         self.paused = False
         self.layout_mode = ""
         self.active_panel = "loss"
@@ -128,9 +130,8 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
         self.query_one("#lesson").mount(HealthText(id="health"), before=0)
-        self.screen.set_class(self.view.ascii_only, "-ascii")
-        for chart in self.query(Chart):
-            chart.ascii_only = self.view.ascii_only
+        self.show_ascii(self.view.ascii_only)
+        self.set_low_bandwidth(self._low_bandwidth_at_start)
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
         if self.live_run is not None or self.starter is not None:
@@ -241,6 +242,15 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
         follow_sweep(self)
         self.redraw(view_changed=True)
+
+    def show_ascii(self, on: bool) -> None:
+        """ASCII glyphs (1 byte a cell instead of 3): for terminals without Unicode, and on thin links."""
+        self.view.ascii_only = on
+        self.screen.set_class(on, "-ascii")
+        for chart in self.query(Chart):
+            chart.ascii_only = on
+        if self.is_mounted(self.screen):
+            self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
         """Header always; panels when `panels`, timed to keep to PLOT_DUTY."""

@@ -8,9 +8,16 @@ an answer is overdue the terminal is behind, and periodic redraws are skipped (d
 
 from __future__ import annotations
 
+import os
 import time
+from functools import lru_cache
 
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
+from textual.color import Color
+from textual.filter import LineFilter
+from textual.screen import UPDATE_PERIOD
 
 LAG_S = 0.5  # an answer later than this: the terminal is behind
 GIVE_UP_S = 30.0  # no answer ever: a terminal that does not answer DSR; pace by nothing
@@ -21,6 +28,33 @@ class LinkPacing:
     _probe_answers = 0
     _pacing_off = False
     link_rtt: float | None = None  # the last probe's round trip (frames before it included), seconds
+    _slow_answers = 0
+    low_bandwidth_filter: LowBandwidth | None = None
+    low_bandwidth_auto = True  # False when NNTUI_LOW_BANDWIDTH decided
+    ascii_requested = False  # ASCII for the terminal's sake, whatever the link
+
+    def setup_low_bandwidth(self) -> None:
+        """Install the (disabled) low-bandwidth filter; NNTUI_LOW_BANDWIDTH forces it on or off."""
+        forced = low_bandwidth_setting()
+        self.low_bandwidth_auto = forced is None
+        self.low_bandwidth_filter = LowBandwidth(enabled=False)
+        self._low_bandwidth_at_start = bool(forced)
+        self._filters.append(self.low_bandwidth_filter)
+
+    @property
+    def low_bandwidth(self) -> bool:
+        return self.low_bandwidth_filter is not None and self.low_bandwidth_filter.enabled
+
+    def set_low_bandwidth(self, on: bool) -> None:
+        """Switch low-bandwidth frames on or off (on mount when forced, or when the link is measured slow)."""
+        if self.low_bandwidth_filter is None or self.low_bandwidth_filter.enabled == on:
+            return
+        self.low_bandwidth_filter.enabled = on
+        self.show_ascii(on or self.ascii_requested)
+        # No animation, and screen updates gathered over LOW_BANDWIDTH_UPDATE_S: one frame per key, not five.
+        self.animation_level = "none" if on else "full"
+        self.screen._update_timer._interval = LOW_BANDWIDTH_UPDATE_S if on else UPDATE_PERIOD
+        self.screen.refresh(repaint=True)  # once, in the new style; later frames repaint only what changed
 
     def _pacing_possible(self) -> bool:
         return not (self._pacing_off or self.is_headless or self._driver is None or not hasattr(self._driver, "_writer_thread"))
@@ -45,3 +79,34 @@ class LinkPacing:
             self.link_rtt = time.monotonic() - self._probe_sent
             self._probe_sent = None
             self._probe_answers += 1
+            self._slow_answers = self._slow_answers + 1 if self.link_rtt > SLOW_RTT_S else 0
+            if self.low_bandwidth_auto and self._slow_answers >= SLOW_ANSWERS:
+                self.set_low_bandwidth(True)
+
+
+SLOW_RTT_S = 1.0  # answers this late, SLOW_ANSWERS times running: a thin link; switch to low-bandwidth frames
+SLOW_ANSWERS = 2
+LOW_BANDWIDTH_UPDATE_S = 0.3
+
+
+class LowBandwidth(LineFilter):
+    """Frames for a thin link: no colours (a colour run costs ~14 bytes of SGR per segment), bold/reverse/
+    underline kept so focus and selection still show, neighbouring segments of one style merged."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        plain = [Segment(text, None if style is None else _without_colour(style), control) for text, style, control in segments]
+        return list(Segment.simplify(plain))
+
+
+@lru_cache(1024)
+def _without_colour(style: Style) -> Style | None:
+    bare = style.without_color
+    return bare if bare else None
+
+
+def low_bandwidth_setting(environ=os.environ) -> bool | None:
+    """NNTUI_LOW_BANDWIDTH=1 forces low-bandwidth frames, =0 forbids them; unset: decided by the measured link."""
+    value = environ.get("NNTUI_LOW_BANDWIDTH")
+    if value is None or value == "":
+        return None
+    return value not in ("0", "no", "false")
