@@ -341,3 +341,59 @@ def test_an_exploding_variant_does_not_flatten_the_others():
     assert "↑" in plot[0]  # the diverged points sit on the top edge, marked
     assert len({i for i, row in enumerate(plot) if "•" in row}) >= 4  # the healthy curve spans the height
     assert "off scale" in rows[0]
+
+
+def _screen_lines(app) -> list[str]:
+    """Every cell of the screen as the terminal gets it (line filters applied)."""
+    return ["".join(seg.text for seg in strip) for strip in app.screen._compositor.render_strips()]
+
+
+@sync
+async def test_ascii_mode_puts_no_unicode_anywhere_on_the_screen():
+    app = make_app(run_dir=TINY_RUN, ascii_only=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        for key in ("1", "2", "5", "question_mark"):
+            await pilot.press(key)
+            await pilot.pause()
+            lines = _screen_lines(app)
+            assert len(lines) == 24 and all(len(line) == 80 for line in lines)
+            bad = sorted({c for line in lines for c in line if not c.isascii()})
+            assert not bad, (key, bad)
+    unicode_app = make_app(run_dir=TINY_RUN, ascii_only=False)
+    async with unicode_app.run_test(size=(80, 24)) as pilot:
+        await unicode_app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not all(line.isascii() for line in _screen_lines(unicode_app))  # the check can fail
+
+
+def test_ascii_mapping_keeps_widths():
+    from nntui.tui.ascii_filter import to_ascii
+
+    text = "a · b… ←━╸╺│⠿⠀▶•"
+    assert to_ascii(text) == "a . b. <---|. >*" and len(to_ascii(text)) == len(text)
+
+
+@sync
+async def test_low_bandwidth_frames_have_no_colour_and_switch_on_when_the_link_is_slow(monkeypatch):
+    from nntui.tui import link
+
+    monkeypatch.delenv("NNTUI_LOW_BANDWIDTH", raising=False)
+    app = make_app(run_dir=TINY_RUN, ascii_only=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert not app.low_bandwidth and any(seg.style and seg.style.color for strip in app.screen._compositor.render_strips() for seg in strip)
+        for _ in range(link.SLOW_ANSWERS):  # the terminal answered each cursor query late
+            app._probe_sent = time.monotonic() - link.SLOW_RTT_S - 0.5
+            app.on_cursor_position(None)
+        await pilot.pause()
+        assert app.low_bandwidth and app.view.ascii_only
+        strips = app.screen._compositor.render_strips()
+        assert not any(seg.style and (seg.style.color or seg.style.bgcolor) for strip in strips for seg in strip)
+        assert all("".join(seg.text for seg in strip).isascii() for strip in strips)
+    monkeypatch.setenv("NNTUI_LOW_BANDWIDTH", "1")
+    forced = make_app(run_dir=TINY_RUN, ascii_only=False)
+    async with forced.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert forced.low_bandwidth and not forced.low_bandwidth_auto

@@ -245,7 +245,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
 
     def show_ascii(self, on: bool) -> None:
         """ASCII glyphs (1 byte a cell instead of 3): for terminals without Unicode, and on thin links."""
-        self.view.ascii_only = on
+        self.view.ascii_only = self.ascii_filter.enabled = on
         self.screen.set_class(on, "-ascii")
         for chart in self.query(Chart):
             chart.ascii_only = on

@@ -19,6 +19,8 @@ from textual.color import Color
 from textual.filter import LineFilter
 from textual.screen import UPDATE_PERIOD
 
+from nntui.tui.ascii_filter import AsciiOnly
+
 LAG_S = 0.5  # an answer later than this: the terminal is behind
 GIVE_UP_S = 30.0  # no answer ever: a terminal that does not answer DSR; pace by nothing
 
@@ -38,6 +40,8 @@ class LinkPacing:
         forced = low_bandwidth_setting()
         self.low_bandwidth_auto = forced is None
         self.low_bandwidth_filter = LowBandwidth(enabled=False)
+        self.ascii_filter = AsciiOnly(enabled=False)
+        self._filters.append(self.ascii_filter)
         self._low_bandwidth_at_start = bool(forced)
         self._filters.append(self.low_bandwidth_filter)
 
