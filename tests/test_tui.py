@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import re
 import shutil
 import time
 from pathlib import Path
@@ -397,3 +398,56 @@ async def test_low_bandwidth_frames_have_no_colour_and_switch_on_when_the_link_i
     async with forced.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert forced.low_bandwidth and not forced.low_bandwidth_auto
+
+
+def _header_text(app) -> str:
+    return "\n".join(_screen_lines(app)[:3])
+
+
+@sync
+async def test_an_own_model_run_shows_no_lecture_verdict_and_no_step_total(tmp_path):
+    import torch
+    import torch.nn.functional as F
+
+    import nntui
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with nntui.watch(model, optimizer, name="mine", out=tmp_path / "runs", quiet=True) as run:
+        for _ in range(12):
+            optimizer.zero_grad()
+            loss = F.cross_entropy(model(torch.randn(16, 6)), torch.randint(0, 3, (16,)))
+            loss.backward()
+            optimizer.step()
+            run.log(loss=loss)
+    app = make_app(run_dir=run.run_dir, ascii_only=False)
+    async with app.run_test(size=(100, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.press("end")
+        app.refresh_now()
+        await pilot.pause()
+        header = _header_text(app)
+        assert re.search(r"step \d+ ·", header) and "step 0/0" not in header and "/0 ·" not in header, header
+        assert "no lecture verdict (your own model)" in header and "verdicts come at epoch ends" not in header, header
+
+
+@sync
+async def test_an_old_finished_run_never_says_its_writer_may_have_failed(tmp_path):
+    import os
+
+    run_dir = tmp_path / "old"
+    shutil.copytree(TINY_RUN, run_dir)
+    old = time.time() - 3000
+    os.utime(run_dir / "events.jsonl", (old, old))
+    app = make_app(run_dir=run_dir, ascii_only=False)
+    assert app._writer_note() == ""  # before the first read: the log has events, only unread
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "may have failed" not in _header_text(app)
+    empty_dir = tmp_path / "empty"
+    empty_dir.mkdir()
+    (empty_dir / "events.jsonl").write_text("")
+    os.utime(empty_dir / "events.jsonl", (old, old))
+    assert "may have failed" in make_app(run_dir=empty_dir, ascii_only=False)._writer_note()  # the check can fail

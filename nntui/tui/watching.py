@@ -22,6 +22,8 @@ class WatchNotes:
         if self.snapshot.status in FINISHED:
             return ""
         if self.snapshot.status == "waiting":
+            if self._log_has_events():
+                return ""  # written to, just not read yet (an old finished run at the start of its replay)
             idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
             return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
         if writer_gone(self.state.writer_pid, self.state.writer_host):
@@ -32,3 +34,9 @@ class WatchNotes:
             return "writer gone"
         idle = time.monotonic() - self._last_event_at
         return f"no new events for {idle:.0f} s" if idle >= STALE_S else ""
+
+    def _log_has_events(self) -> bool:
+        try:
+            return self.reader.path.stat().st_size > 0
+        except OSError:
+            return False

@@ -12,6 +12,9 @@ RUN_STATUS_WORD = {"waiting": "starting", "completed": "done"}
 ALERT_LEVELS = ("error", "warning")
 
 
+OWN_MODEL = "(your own model)"  # the title nntui.watch gives its runs
+
+
 def status_word(snap: Snapshot, paused: bool) -> str:
     if snap.status == "running" and paused:
         return "paused"
@@ -38,6 +41,8 @@ def outcome_line(snap: Snapshot, view: ViewOptions, note: str = "") -> Text:
         return Text.assemble((f"{mark} ", style + " bold"), snap.finding)
     if note:
         return Text(note, style="yellow")
+    if snap.title.endswith(OWN_MODEL):  # nntui.watch: no lecture, the health checks judge it
+        return Text("no lecture verdict (your own model): health checks on 5 Lesson", style="dim")
     return Text("verdict: none yet (verdicts come at epoch ends)", style="dim")
 
 
@@ -71,7 +76,8 @@ class StatusHeader(Static):
             bottom = Text.assemble(
                 f"{pointer}{variant_marker(index, view.ascii_only)} ", (v.name, variant_color(index) + " bold"),
                 f" {index + 1}/{len(snap.variants)} · ", (f"{note} · " if word == "stopped" else "", "bold red"), eta,
-                f"step {v.step}/{v.total_steps} · ep {v.epoch:.1f}/{v.epochs} · ",
+                f"step {v.step}/{v.total_steps} · " if v.total_steps else f"step {v.step} · ",
+                f"ep {v.epoch:.1f}/{v.epochs} · " if v.epochs else f"ep {v.epoch:.1f} · ",
                 f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}", " steps/s",
             )
             if v.status not in ("running", "pending", "completed"):
