@@ -17,7 +17,6 @@ from rich.style import Style
 from textual import events
 from textual.color import Color
 from textual.filter import LineFilter
-from textual.screen import UPDATE_PERIOD
 
 from nntui.tui.ascii_filter import AsciiOnly
 
@@ -55,9 +54,7 @@ class LinkPacing:
             return
         self.low_bandwidth_filter.enabled = on
         self.show_ascii(on or self.ascii_requested)
-        # No animation, and screen updates gathered over LOW_BANDWIDTH_UPDATE_S: one frame per key, not five.
-        self.animation_level = "none" if on else "full"
-        self.screen._update_timer._interval = LOW_BANDWIDTH_UPDATE_S if on else UPDATE_PERIOD
+        self.animation_level = "none" if on else "full"  # the tabs' sliding underline: several repaints per key
         self.screen.refresh(repaint=True)  # once, in the new style; later frames repaint only what changed
 
     def _pacing_possible(self) -> bool:
@@ -90,7 +87,6 @@ class LinkPacing:
 
 SLOW_RTT_S = 1.0  # answers this late, SLOW_ANSWERS times running: a thin link; switch to low-bandwidth frames
 SLOW_ANSWERS = 2
-LOW_BANDWIDTH_UPDATE_S = 0.3
 
 
 class LowBandwidth(LineFilter):
