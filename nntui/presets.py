@@ -182,9 +182,11 @@ def find_preset_source(name_or_file: str) -> Path:
 
 
 def read_toml(path: Path) -> dict[str, Any]:
+    from nntui.record.runlog import read_small_file  # refuses a FIFO or a huge file instead of hanging on it
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_small_file(path, "preset file", limit=1 << 20).decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise NntuiError(f"cannot read preset file {path}: {exc}") from None
     try:
         return tomllib.loads(text)

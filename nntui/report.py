@@ -9,6 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 
 from nntui.record.state import RunState
 
@@ -28,7 +29,7 @@ class HeadlessProgress:
         self._tasks: dict[str, int] = {}
         self._last_line = 0.0
         self._progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"), TimeRemainingColumn(),
+            TextColumn("{task.description}", markup=False), BarColumn(), TextColumn("{task.fields[info]}", markup=False), TimeRemainingColumn(),
             console=console, transient=False, refresh_per_second=4,
         ) if self.live else None
 
@@ -48,7 +49,7 @@ class HeadlessProgress:
         elif event.type == "variant_finished":
             self.update(force=True, only=event.variant)
         elif event.type == "alert" and event.level != "info":
-            self.console.print(f"[yellow]! {event.message}[/]" if self.live else f"! {event.message}", highlight=False)
+            self.console.print(f"! {event.message}", style="yellow" if self.live else None, markup=False, highlight=False)
 
     def update(self, force: bool = False, only: str | None = None) -> None:
         with self.state.lock:
@@ -69,31 +70,34 @@ class HeadlessProgress:
             self._last_line = now if not force else self._last_line
             for name, step, total, loss, sps, status in rows:
                 if force or status == "running":
-                    self.console.print(f"{name}: step {step}/{total} loss {_fmt(loss)} {sps:.0f} steps/s {status}", highlight=False)
+                    self.console.print(f"{name}: step {step}/{total} loss {_fmt(loss)} {sps:.0f} steps/s {status}", markup=False, highlight=False)
 
 
 def summary_table(summary: dict[str, Any]) -> Table:
-    table = Table(title=f"{summary['preset']} on {summary['dataset']} ({summary['device']}) — {summary['status']}", show_lines=False)
+    table = Table(title=Text(f"{summary['preset']} on {summary['dataset']} ({summary['device']}) — {summary['status']}"), show_lines=False)
     for col in ("variant", "status", "steps", "train loss", "test loss", "test acc", "steps/s"):
         table.add_column(col, overflow="fold")
     for v in summary["variants"]:
         acc = "—" if v["test_accuracy"] is None else f"{v['test_accuracy']:.1%}"
         table.add_row(
-            v["name"], v["status"], str(v["steps"]), _fmt(v["train_loss"]), _fmt(v["test_loss"]), acc,
+            Text(v["name"]), v["status"], str(v["steps"]), _fmt(v["train_loss"]), _fmt(v["test_loss"]), acc,
             f"{v['steps_per_second']:.0f}",
         )
     return table
 
 
 def print_summary(summary: dict[str, Any], console: Console) -> None:
+    """The final table, verdicts and finding; every text from the run is printed as text, never as markup."""
     console.print(summary_table(summary))
     for v in summary["variants"]:
         if v["verdict"]:
-            console.print(f"  {v['verdict']}", highlight=False)
+            console.print(f"  {v['verdict']}", markup=False, highlight=False)
     if summary.get("finding"):
-        mark = {True: "[green]✓[/]", False: "[red]✗[/]"}.get(summary.get("reproduced"), "·")
-        console.print(f"{mark} {summary['finding']}")
-    console.print(f"run directory: {summary['run_dir']}", highlight=False)
+        mark = {True: ("✓", "green"), False: ("✗", "red")}.get(summary.get("reproduced"), ("·", ""))
+        console.print(Text.assemble(mark, " ", summary["finding"]))
+    if summary.get("error"):
+        console.print(f"failed: {summary['error']}", style="red", markup=False, highlight=False)
+    console.print(f"run directory: {summary['run_dir']}", markup=False, highlight=False)
 
 
 def stderr_console() -> Console:

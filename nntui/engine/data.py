@@ -156,6 +156,10 @@ def _load_torchvision(name: str, cls_name: str, root: Path, normalize: str, down
     socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
     try:
         train, test = _torchvision_dataset(cls_name, root, download)
+    except (OSError, RuntimeError, ValueError):
+        raise
+    except Exception as exc:  # a damaged cached .pt: torch.load's UnpicklingError and kin
+        raise RuntimeError(f"a cached file is damaged ({type(exc).__name__})") from None
     finally:
         socket.setdefaulttimeout(previous)
     parts = {"train_images": train.data, "train_labels": train.targets, "test_images": test.data, "test_labels": test.targets}
@@ -201,6 +205,12 @@ def load_dataset(name: str, data_dir: Path | None = None, normalize: str = "lect
     raise NntuiError(f"unknown dataset {name!r}; choose mnist-5k, mnist, fashion-mnist or noisy-line")
 
 
+def _reason(exc: BaseException) -> str:
+    """One short line about a loader's error; never torch.load's advice to unpickle untrusted files."""
+    text = str(exc).splitlines()[0][:120] if str(exc).strip() else ""
+    return type(exc).__name__ if not text or "weights_only" in str(exc) else text
+
+
 def _load_mnist(root: Path, data_dir: Path | None, normalize: str) -> Dataset:
     if data_dir is not None and find_idx_files(data_dir) is not None:
         return load_idx_folder(data_dir, "mnist", "mnist", normalize)
@@ -208,8 +218,8 @@ def _load_mnist(root: Path, data_dir: Path | None, normalize: str) -> Dataset:
         return _load_torchvision("mnist", "MNIST", root, normalize, download=True)
     except (OSError, RuntimeError, ValueError) as exc:
         if data_dir is not None and any(data_dir.iterdir()) and (data_dir / "MNIST").exists():
-            raise NntuiError(f"--data-dir {data_dir}: MNIST files there are unreadable ({exc}); delete {data_dir / 'MNIST'} to download again") from None
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            raise NntuiError(f"--data-dir {data_dir}: MNIST files there are unreadable ({_reason(exc)}); delete {data_dir / 'MNIST'} to download again") from None
+        reason = _reason(exc)
         note = f"full MNIST is neither in {root} nor downloadable ({reason}); using the embedded mnist-5k instead"
         return load_mnist_5k(normalize, note=note)
 
@@ -226,7 +236,7 @@ def _load_fashion(root: Path, data_dir: Path | None, normalize: str) -> Dataset:
         return _load_torchvision("fashion-mnist", "FashionMNIST", root, normalize, download=True)
     except (OSError, RuntimeError, ValueError) as exc:
         raise NntuiError(
-            f"fashion-mnist is not in {root} and cannot be downloaded ({str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__}); "
+            f"fashion-mnist is not in {root} and cannot be downloaded ({_reason(exc)}); "
             f"install it (apt-get install dataset-fashion-mnist) or pass --data-dir with the four IDX .gz files"
         ) from None
 

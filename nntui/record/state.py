@@ -15,6 +15,7 @@ from nntui.record import events as ev
 
 EMA_ALPHA = 0.05  # weight of the newest point in the smoothed train loss
 FINAL_LOSS_WINDOW = 50  # steps averaged for the reported final train loss
+MAX_VARIANTS = 256  # a log naming more is not one nntui wrote: further names are skipped
 
 
 class BoundedSeries:
@@ -78,6 +79,8 @@ class VariantState:
     layer_stats_step: int = 0
     grad_median_history: dict[str, BoundedSeries] = field(default_factory=dict)
     first_layer_stats: list[dict[str, Any]] = field(default_factory=list)  # first probe
+    grad_nonfinite_since: dict[str, int] = field(default_factory=dict)  # layer -> first probe whose gradient turned non-finite
+    _grad_finite_seen: set = field(default_factory=set)
     optimizer: dict[str, Any] = field(default_factory=dict)  # latest OptimizerState as dict
     predictions: dict[str, Any] | None = None
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> latest
@@ -109,6 +112,29 @@ class VariantState:
         return (self.total_steps - self.step) / max(self.steps_per_second, 1e-9)
 
 
+@dataclass
+class SweepState:
+    """An LR range test as its events tell it: the curve so far and the suggestions (provisional until finished)."""
+
+    variant: str
+    start_lr: float = 0.0
+    end_lr: float = 0.0
+    num_iter: int = 0
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float | None] = field(default_factory=list)
+    smoothed: list[float | None] = field(default_factory=list)
+    suggestions: dict[str, float | None] = field(default_factory=dict)  # name -> lr
+    cyclic: dict[str, Any] = field(default_factory=dict)  # base_lr, max_lr, rule, stability (once finished)
+    centred: list[float | None] = field(default_factory=list)
+    stopped: str = ""  # "" while running, else the sweep's stop status
+    stop_reason: str = ""
+    file: str = ""
+
+    @property
+    def running(self) -> bool:
+        return not self.stopped
+
+
 class RunState:
     """Thread-safe: the trainer thread applies events while the UI thread reads under `lock`."""
 
@@ -123,7 +149,7 @@ class RunState:
         self.task = "classification"
         self.run_dir = ""
         self.notes: list[str] = []
-        self.status = "waiting"  # waiting | running | completed | diverged | interrupted
+        self.status = "waiting"  # waiting | running | completed | diverged | interrupted | failed
         self.variants: dict[str, VariantState] = {}
         self.alerts: deque[ev.Alert] = deque(maxlen=max_alerts)
         self.finding = ""
@@ -131,13 +157,23 @@ class RunState:
         self.samples: dict[str, tuple[list[float], list[float]]] = {}
         self.summary: dict[str, Any] = {}
         self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
+        self.error = ""  # status "failed": what went wrong
+        self.skipped_lines = 0  # log lines (or events) that could not be read: shown, not fatal
+        self.sweeps: dict[str, SweepState] = {}  # LR range tests by variant, in the order they ran
 
     def apply(self, event: ev.Event) -> None:
+        """Apply one event; one that does not fit the state so far (a hand-edited or foreign log) is counted in skipped_lines."""
         with self.lock:
             handler = getattr(self, f"_on_{event.type}", None)
             if handler is not None:
-                handler(event)
+                try:
+                    handler(event)
+                except (TypeError, ValueError, KeyError, IndexError, AttributeError, OverflowError, ZeroDivisionError, RecursionError):
+                    self.skipped_lines += 1
             self.version += 1
+
+    def _on_skipped(self, e: ev.Skipped) -> None:
+        self.skipped_lines += max(0, e.lines)
 
     def _on_run_started(self, e: ev.RunStarted) -> None:
         self.preset, self.title, self.lesson = e.preset, e.title, e.lesson
@@ -145,12 +181,14 @@ class RunState:
         self.notes = list(e.notes)
         self.writer_pid, self.writer_host = e.pid, e.host
         self.status = "running"
-        for info in e.variants:
+        for info in e.variants[:MAX_VARIANTS]:
             known = {k: info[k] for k in ("description", "layers", "steps_per_epoch", "total_steps", "epochs", "config") if k in info}
             self.variants[info["name"]] = VariantState(name=info["name"], **known)
 
     def _variant(self, name: str) -> VariantState:
         if name not in self.variants:
+            if len(self.variants) >= MAX_VARIANTS:
+                raise ValueError(f"more than {MAX_VARIANTS} variants")
             self.variants[name] = VariantState(name=name)
         return self.variants[name]
 
@@ -191,6 +229,10 @@ class RunState:
             series = v.grad_median_history.setdefault(layer["name"], BoundedSeries(512))
             if layer["grad"][2] is not None:
                 series.append(e.step, layer["grad"][2])
+            if layer.get("grad_norm") is not None:
+                v._grad_finite_seen.add(layer["name"])
+            elif layer["name"] in v._grad_finite_seen:  # None from the start: a layer without a gradient
+                v.grad_nonfinite_since.setdefault(layer["name"], e.step)
 
     def _on_optimizer_state(self, e: ev.OptimizerState) -> None:
         self._variant(e.variant).optimizer = {"step": e.step, "groups": e.groups, "layers": e.layers}
@@ -218,9 +260,32 @@ class RunState:
         v = self._variant(e.variant)
         v.status, v.step, v.epoch, v.finish_reason = e.status, e.step, e.epoch, e.reason
 
+    def _on_lr_sweep_started(self, e: ev.LRSweepStarted) -> None:
+        self.sweeps[e.variant] = SweepState(e.variant, e.start_lr, e.end_lr, e.num_iter)
+        if not self.preset:  # a range test runs before run_started: the header can name the run already
+            self.preset, self.dataset, self.device = e.preset, e.dataset, e.device
+        if self.status == "waiting":
+            self.status = "sweeping"
+
+    def _on_lr_sweep_points(self, e: ev.LRSweepPoints) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        del sweep.lrs[e.first_index :], sweep.losses[e.first_index :], sweep.smoothed[e.first_index :]
+        sweep.lrs.extend(e.lrs)
+        sweep.losses.extend(e.losses)
+        sweep.smoothed.extend(e.smoothed)
+        sweep.suggestions = dict(e.suggestions)
+
+    def _on_lr_sweep_finished(self, e: ev.LRSweepFinished) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        sweep.suggestions = {name: s.get("lr") for name, s in e.suggestions.items()}
+        sweep.cyclic, sweep.centred, sweep.file = dict(e.cyclic), list(e.centred), e.file
+        sweep.stopped, sweep.stop_reason = e.stopped, e.stop_reason
+
     def _on_run_finished(self, e: ev.RunFinished) -> None:
         self.status = e.status
         self.summary = e.summary
+        if e.status == "failed" and isinstance(e.summary.get("error"), str):
+            self.error = e.summary["error"][: ev.MAX_TEXT]
 
 
 def _finite_or_none(x: float | None) -> float | None:
@@ -270,4 +335,5 @@ def build_summary(state: RunState) -> dict[str, Any]:
             "reproduced": state.finding_reproduced,
             "notes": list(state.notes),
             "variants": variants,
+            **({"error": state.error} if state.error else {}),
         }
