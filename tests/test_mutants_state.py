@@ -55,3 +55,22 @@ def test_state_series_follow_the_steps():
     assert v.first_layer_stats[0]["grad"] == [9.0] * 5 and v.layer_stats_step == 40
     assert v.subset_loss.ys == [9.0] and v.subset_accuracy.ys == [0.1]
     assert state.finding_reproduced is True
+
+
+def _bucket_means(values: list[float], size: int) -> list[float]:
+    return [sum(values[i : i + size]) / len(values[i : i + size]) for i in range(0, len(values), size)]
+
+
+def test_bounded_series_keeps_bucket_means_under_capacity():
+    from nntui.record.state import BoundedSeries
+
+    series = BoundedSeries(capacity=8)
+    values = [float(v * v) for v in range(1, 38)]
+    for i, y in enumerate(values, start=1):
+        series.append(i, y)
+        assert len(series) <= 8 and series.last() == series.ys[-1]
+    # 37 points, capacity 8: buckets of 8 (stride doubled twice), the last one partly filled
+    assert series.stride == 8
+    assert series.ys == pytest.approx(_bucket_means(values, 8))
+    assert series.xs == [8.0 * k for k in range(1, 5)] + [37]
+    assert BoundedSeries().last() is None and len(BoundedSeries()) == 0
