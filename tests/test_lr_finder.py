@@ -380,11 +380,12 @@ def test_watch_on_an_lr_find_run_shows_the_sweep_and_its_bounds(tmp_path):
             assert panel.display and app.sweep_phase and ("sweep" in app.visible_panels())
             assert "loss" not in app.visible_panels()
             table = str(panel.query_one("#sweep-table").render())
-            plot = "\n".join(s.text for s in panel.query_one("#sweep-plot").render_lines(panel.query_one("#sweep-plot").region.reset_offset))
+            plot = panel.query_one("#sweep-plot").text()
             return table, plot
 
     for size in ((80, 24), (160, 48)):
         table, plot = asyncio.run(pilot_run(size))
         assert f"base_lr {data['cyclic']['base_lr']:.2g}" in table and f"max_lr {data['cyclic']['max_lr']:.2g}" in table
         assert f"valley {data['suggestions']['valley']['lr']:.2g}" in table
-        assert f"LR range test · only · {data['steps']}/80" in plot and "learning rate" in plot
+        assert f"LR range test · only · {data['steps']}/80 · completed" in plot
+        assert "V valley" in plot and "M minimum" in plot and "F fall_start" in plot  # the legend of the marks

@@ -22,11 +22,12 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
 from nntui.record import events as ev
-from nntui.record.runlog import RunLogReader, writer_gone
+from nntui.record.runlog import RunLogReader
 from nntui.record.state import RunState
 from nntui.tui.link import LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
+from nntui.tui.watching import FINISHED, WatchNotes
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
@@ -37,7 +38,7 @@ from nntui.tui.widgets.help import HelpScreen
 from nntui.tui.widgets.lesson import LessonPanel
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
-from nntui.tui.widgets.sweep import SweepPanel
+from nntui.tui.widgets.sweep import SweepPanel, follow_sweep
 
 REFRESH_HZ = 1  # the timer: header, data checks and panel redraws (each panel at least once a second)
 PLOT_DUTY = 0.05  # panels redraw at most this share of the time: the UI thread shares the GIL with training
@@ -45,8 +46,6 @@ MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
 GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
-FINISHED = ("completed", "diverged", "interrupted", "failed")
-STALE_S = 30  # watch mode: this long without new events is worth saying
 
 PANELS = [
     ("loss", "Loss", LossPanel),
@@ -57,7 +56,7 @@ PANELS = [
     ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
+class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -101,6 +100,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         self._frame_started: float | None = None
         self._last_event_at = time.monotonic()  # watch mode: when the log last grew
         self.writer_note = ""  # watch mode: why the run seems to have stopped, if it does
+        self.sweep_phase = False  # an LR range test is running, or is all there is so far
         self.phase = "reading the preset" if starter is not None else ""  # set-up progress while the run is prepared
         self.start_error: BaseException | None = None
         self.start_thread: threading.Thread | None = None
@@ -110,7 +110,6 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         self.replay: Replay | None = None
         self._bindings_mode = ""
         self.frames = self.dropped_frames = 0  # redraws made / skipped while the terminal lagged
-        self.sweep_phase = False  # an LR range test is running, or is all there is so far
 
     # -- layout
 
@@ -183,26 +182,9 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
     def visible_panels(self) -> list[str]:
         if self.layout_mode == "too-small":
             return []
-        if self.layout_mode == "grid":
-            hidden = "loss" if self.sweep_phase else "sweep"
-            return [key for key, _, _ in PANELS if key != hidden]
+        if self.layout_mode == "grid":  # the LR test panel stands in for the loss panel during a sweep
+            return [key for key, _, _ in PANELS if key != ("loss" if self.sweep_phase else "sweep")]
         return [self.active_panel]
-
-    def _follow_sweep(self) -> None:
-        """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab)."""
-        phase = bool(self.snapshot.sweeps) and not any(v.step for v in self.snapshot.variants)
-        if phase == self.sweep_phase:
-            return
-        self.sweep_phase = phase
-        self.screen.set_class(phase, "-sweeping")
-        if phase and self.active_panel == "loss":
-            self.action_show_panel("sweep")
-        elif not phase and self.active_panel == "sweep":
-            self.action_show_panel("loss")
-        cyclic = self.snapshot.sweeps[-1]["cyclic"] if self.snapshot.sweeps else {}
-        if not phase and cyclic.get("max_lr"):
-            self.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
-        self._drawn.clear()
 
     @on(Tabs.TabActivated, "#panel-tabs")
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -244,7 +226,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         changed = self.state.version != self.snapshot.version
         if changed:
             self.snapshot = take_snapshot(self.state)
-            self._follow_sweep()
+            follow_sweep(self)
         if self.reader is not None:
             note = self._watch_note()
             changed = changed or note != self.writer_note
@@ -254,31 +236,10 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         if changed or due or self.phase:
             self.redraw(panels=due)
 
-    def _watch_note(self) -> str:
-        """What to say when a followed log stops growing before its run_finished (and how many lines were unreadable)."""
-        skipped = self.state.skipped_lines
-        note = self._writer_note()
-        return f"{note} · {skipped} unreadable lines skipped" if note and skipped else note or (f"{skipped} unreadable lines skipped" if skipped else "")
-
-    def _writer_note(self) -> str:
-        if self.snapshot.status in FINISHED:
-            return ""
-        if self.snapshot.status == "waiting":
-            idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
-            return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
-        if writer_gone(self.state.writer_pid, self.state.writer_host):
-            if not self.writer_note.startswith("writer"):
-                message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
-                           "it crashed or was killed; the dashboard shows everything it wrote")
-                self.state.apply(ev.Alert(None, 0, "error", message))
-            return "writer gone"
-        idle = time.monotonic() - self._last_event_at
-        return f"no new events for {idle:.0f} s" if idle >= STALE_S else ""
-
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
-        self._follow_sweep()
+        follow_sweep(self)
         self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:

@@ -11,11 +11,12 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
-from nntui.tui.widgets.common import MISSING, Plot, ViewOptions, decade_ticks
+from nntui.tui.widgets.chart import LineFigure, Series
+from nntui.tui.widgets.common import MISSING, Chart, ViewOptions, update_static
 
-# suggestion -> (mark on the plot, colour); base_lr / max_lr are the cyclic bounds
+# suggestion -> (mark on the plot, colour); base_lr / max_lr are the cyclic bounds (vertical lines)
 MARKS = {"steepest": ("S", "green"), "valley": ("V", "cyan"), "minimum": ("M", "red"), "fall_start": ("F", "magenta")}
-BOUNDS = {"base_lr": "yellow", "max_lr": "orange"}
+BOUNDS = {"base_lr": "yellow", "max_lr": "dark_orange"}
 
 
 def _lr(x: float | None) -> str:
@@ -30,55 +31,60 @@ def sweep_of(snap: Snapshot) -> dict[str, Any] | None:
     return running[-1] if running else snap.sweeps[-1]
 
 
+def _finite(lrs: list[float], values: list[float | None]) -> list[tuple[float, float]]:
+    return [(math.log10(lr), v) for lr, v in zip(lrs, values) if v is not None and math.isfinite(v) and lr > 0]
+
+
+def sweep_figure(sweep: dict[str, Any] | None) -> LineFigure:
+    """Loss against log10(LR): raw batches (dots), the sweep's EMA, the centred curve the suggestions come from."""
+    if sweep is None:
+        return LineFigure("LR range test: none in this run", x_label="log10 learning rate")
+    state = "running" if not sweep["stopped"] else sweep["stopped"]
+    lo = math.log10(sweep["start_lr"]) if sweep["start_lr"] > 0 else -8.0
+    hi = math.log10(sweep["end_lr"]) if sweep["end_lr"] > 0 else 1.0
+    fig = LineFigure(f"LR range test · {sweep['variant']} · {len(sweep['lrs'])}/{sweep['num_iter']} · {state}",
+                     x_min=lo, x_max=hi, x_label="log10 learning rate")
+    raw, ema, centred = (_finite(sweep["lrs"], sweep[k] or [None] * len(sweep["lrs"])) for k in ("losses", "smoothed", "centred"))
+    if not raw:
+        return fig
+    head = sorted(v for _, v in (ema or raw)[:10])
+    ceiling = 1.5 * head[len(head) // 2]  # the plateau and a half: the blow-up would flatten everything else
+    clip = lambda pts: ([x for x, _ in pts], [min(v, ceiling) for _, v in pts])  # noqa: E731
+    fig.series.append(Series(*clip(raw), kind="dots", style="grey50"))
+    if ema:
+        fig.series.append(Series(*clip(ema), marker="·", style="blue"))
+        fig.legend.append(("·", "blue", "EMA"))
+    if centred:
+        fig.series.append(Series(*clip(centred), marker="•", style="white"))
+        fig.legend.append(("•", "white", "centred"))
+    fig.y_fit = [clip(ema or raw)[1], clip(centred)[1]]
+    curve = centred or ema or raw
+    for name, (mark, color) in MARKS.items():
+        lr = sweep["suggestions"].get(name)
+        if lr:
+            x = math.log10(lr)
+            y = min(curve, key=lambda p: abs(p[0] - x))[1]
+            fig.series.append(Series([x], [min(y, ceiling)], marker=mark, style=color + " bold", kind="points"))
+            fig.legend.append((mark, color, name))
+    fig.vlines = [math.log10(sweep["cyclic"][b]) for b in BOUNDS if sweep["cyclic"].get(b)]
+    return fig
+
+
 class SweepPanel(Vertical):
     DEFAULT_CSS = """
     SweepPanel #sweep-plot { height: 1fr; }
-    SweepPanel #sweep-table { height: auto; max-height: 5; padding: 0 1; }
+    SweepPanel #sweep-table { height: auto; max-height: 6; padding: 0 1; }
     """
 
     def compose(self) -> ComposeResult:
-        yield Plot(id="sweep-plot")
+        yield Chart(id="sweep-plot")
         yield Static(id="sweep-table")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
         sweep = sweep_of(snap)
-        self.query_one("#sweep-plot", Plot).draw(lambda plt: self._plot(plt, sweep))
-        self.query_one("#sweep-table", Static).update(self._table(sweep))
-
-    def _plot(self, plt, sweep: dict[str, Any] | None) -> None:
-        if sweep is None:
-            plt.title("LR range test: none in this run")
-            return
-        done = len(sweep["lrs"])
-        state = "running" if not sweep["stopped"] else sweep["stopped"]
-        plt.title(f"LR range test · {sweep['variant']} · {done}/{sweep['num_iter']} · {state}")
-        plt.xlabel("learning rate")
-        raw = [(math.log10(lr), v) for lr, v in zip(sweep["lrs"], sweep["losses"]) if v is not None and math.isfinite(v)]
-        if not raw:
-            return
-        smooth = [(math.log10(lr), v) for lr, v in zip(sweep["lrs"], sweep["smoothed"]) if v is not None and math.isfinite(v)]
-        ceiling = 4 * min(v for _, v in smooth) + 1 if smooth else None  # the blow-up would flatten the rest
-        clip = (lambda v: min(v, ceiling)) if ceiling else (lambda v: v)
-        plt.scatter([x for x, _ in raw], [clip(v) for _, v in raw], color="gray", marker="dot")
-        if smooth:
-            plt.plot([x for x, _ in smooth], [clip(v) for _, v in smooth], color="blue", marker="hd", label="EMA")
-        centred = [(math.log10(lr), v) for lr, v in zip(sweep["lrs"], sweep["centred"]) if v is not None]
-        if centred:
-            plt.plot([x for x, _ in centred], [clip(v) for _, v in centred], color="white", marker="hd", label="centred")
-        xs = [x for x, _ in raw]
-        lo_x, hi_x = math.log10(sweep["start_lr"] or 10 ** min(xs)), math.log10(sweep["end_lr"] or 10 ** max(xs))
-        plt.xlim(lo_x, hi_x)
-        plt.xticks(*decade_ticks(lo_x, hi_x))
-        for name, (mark, color) in MARKS.items():
-            lr = sweep["suggestions"].get(name)
-            if lr:
-                x = math.log10(lr)
-                y = min(raw, key=lambda p: abs(p[0] - x))[1] if not centred else min(centred, key=lambda p: abs(p[0] - x))[1]
-                plt.scatter([x], [clip(y)], marker=mark, color=color)
-        for name, color in BOUNDS.items():
-            lr = sweep["cyclic"].get(name)
-            if lr:
-                plt.vline(math.log10(lr), color)
+        self.query_one("#sweep-plot", Chart).show(sweep_figure(sweep))
+        table = self._table(sweep)
+        update_static(self.query_one("#sweep-table", Static), table, table.plain.count("\n") + 1)
 
     def _table(self, sweep: dict[str, Any] | None) -> Text:
         if sweep is None:
@@ -91,15 +97,34 @@ class SweepPanel(Vertical):
             text.append(f"{mark} {name} {_lr(s.get(name))}  ", style=color)
         cyclic = sweep["cyclic"]
         if cyclic:
-            text.append("\ncyclic bounds: ", style="bold")
+            text.append("\ncyclic bounds (│): ", style="bold")
             stability = cyclic.get("stability") or {}
             for name, color in BOUNDS.items():
                 band = stability.get(name) or {}
                 spread = f" (±noise: {band['decades']:.2f} dec)" if "decades" in band else ""
-                text.append(f"{name} {_lr(cyclic.get(name))}{spread}  ", style=color.replace("orange", "dark_orange"))
+                text.append(f"{name} {_lr(cyclic.get(name))}{spread}  ", style=color)
             for band in stability.values():
                 if band.get("warning"):
                     text.append(f"\n⚠ {band['warning']}", style="bold yellow")
         if sweep["stop_reason"]:
             text.append(f"\nstopped: {sweep['stop_reason']}", style="dim")
         return text
+
+
+def follow_sweep(app) -> None:
+    """While an LR range test is all the run has shown, its panel takes the loss panel's place (or tab);
+    when training starts, the loss panel comes back and a note gives the bounds. `app`: the Dashboard."""
+    snap = app.snapshot
+    phase = bool(snap.sweeps) and not any(v.step for v in snap.variants)
+    if phase == app.sweep_phase:
+        return
+    app.sweep_phase = phase
+    app.screen.set_class(phase, "-sweeping")
+    if phase and app.active_panel == "loss":
+        app.action_show_panel("sweep")
+    elif not phase and app.active_panel == "sweep":
+        app.action_show_panel("loss")
+    cyclic = snap.sweeps[-1]["cyclic"] if snap.sweeps else {}
+    if not phase and cyclic.get("max_lr"):
+        app.notify(f"LR range test: base_lr {cyclic['base_lr']:.2g}, max_lr {cyclic['max_lr']:.2g} (6: the sweep)")
+    app.redraw(view_changed=True)
