@@ -142,6 +142,8 @@ class StopSignals:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
                 pass
+        if getattr(self._previous.get(signal.SIGHUP), "hung_up", False):  # hung up during start-up (nntui/__main__.py)
+            self._handle(signal.SIGHUP, None)
         return self
 
     def __exit__(self, *exc: Any) -> None:
