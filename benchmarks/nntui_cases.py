@@ -59,15 +59,19 @@ def make_run(batch_size: int, device: str, out: Path, probe_every: int | None = 
     return prepare_run(resolved, options)
 
 
-def nntui_loop(batch_size: int, device: str, seconds: float, warmup: int, probe_every: int | None = None) -> dict:
-    """(c) with probe_every=None (the preset's default), (d) with probe_every=1."""
+def nntui_loop(batch_size: int, device: str, seconds: float, warmup: int, probe_every: int | None = None, torch_probes: bool = False) -> dict:
+    """(c) with probe_every=None (the preset's default), (d) with probe_every=1; torch_probes: the probes
+    run torch kernels on a CPU too (the code path of a GPU) instead of numpy views."""
     with tempfile.TemporaryDirectory(prefix="nntui-bench-runs-") as out:
         run = make_run(batch_size, device, Path(out), probe_every)
+        for variant_run in run.runs:
+            variant_run.probe.prefer_numpy = not torch_probes
         clock = StepClock(run, warmup, seconds)
         run.listeners.append(clock)
         run.execute()
         result = clock.result()
         result["probe_every"] = run.configs[VARIANT].probe_every
+        result["total_steps"] = run.runs[0].step  # warm-up included
         return result
 
 

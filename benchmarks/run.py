@@ -24,7 +24,9 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import loops, nntui_cases
+from nntui.errors import NntuiError
+from nntui.runner import resolve_device
+from benchmarks import host_reads, loops, nntui_cases
 
 CASES = {
     "a": "bare PyTorch loop (one tensor, index slices, loss read per epoch)",
@@ -33,6 +35,7 @@ CASES = {
     "d": "nntui trainer, probes every step",
     "e": "nntui trainer with the dashboard attached",
 }
+SYNC_CASES = "acd"  # the hot loops --sync-debug counts in
 RATIOS = {"c/a": 0.8, "d/a": 0.6, "c/b": 6.0, "e/c": 0.9}  # ratio: target (at least)
 RSS_TARGET_MB = 100.0
 RSS_HORIZON = 100_000
@@ -170,19 +173,6 @@ def measure_lr_find(device: str, extra: list[str]) -> dict:
 
 # ---------------------------------------------------------------- the speed table
 
-@contextmanager
-def sync_debug(device: torch.device, on: bool):
-    """Warn on every host-device sync in the hot path (CUDA only)."""
-    if not (on and device.type == "cuda"):
-        yield
-        return
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        yield
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-
-
 def policy_threads(batch_size: int, device: torch.device) -> int | None:
     """What nntui's trainer picks for this model and batch size (None: torch's own setting)."""
     from types import SimpleNamespace
@@ -209,27 +199,29 @@ def nntui_settings(batch_size: int, device: torch.device):
             torch.set_num_threads(previous)
 
 
-def run_case(case: str, batch_size: int, args, device: torch.device, data, lecture_data) -> dict:
+def run_case(case: str, batch_size: int, args, device: torch.device, data, lecture_data, syncs: dict | None = None) -> dict:
     # b is the lecture's loop as students run it, so it keeps torch's own process settings;
     # --lecture-tuned gives it nntui's (1 thread, denormals flushed) instead.
     tuned = "ab" if args.lecture_tuned else "a"
-    with nntui_settings(batch_size, device) if case in tuned else nullcontext():
-        return _run_case(case, batch_size, args, device, data, lecture_data)
+    counted = syncs is not None and case in SYNC_CASES
+    counter = syncs.setdefault((str(batch_size), case), [host_reads.counter_for(device), 0]) if counted else None
+    with nntui_settings(batch_size, device) if case in tuned else nullcontext(), counter[0] if counter else nullcontext():
+        result = _run_case(case, batch_size, args, device, data, lecture_data)
+    if counter:
+        counter[1] += result.get("total_steps", result["steps"] + args.warmup)
+    return result
 
 
 def _run_case(case: str, batch_size: int, args, device: torch.device, data, lecture_data) -> dict:
     seconds, warmup = args.seconds, args.warmup
     if case == "a":
-        with sync_debug(device, args.sync_debug):
-            return loops.bare_loop(data.x_train, data.y_train, batch_size, device, seconds, warmup)
+        return loops.bare_loop(data.x_train, data.y_train, batch_size, device, seconds, warmup)
     if case == "b":
         return loops.lecture_loop(lecture_data.root, batch_size, device, seconds, warmup, num_workers=args.lecture_workers)
     if case == "c":
-        with sync_debug(device, args.sync_debug):
-            return nntui_cases.nntui_loop(batch_size, str(device), seconds, warmup)
+        return nntui_cases.nntui_loop(batch_size, str(device), seconds, warmup, torch_probes=args.sync_debug)
     if case == "d":
-        with sync_debug(device, args.sync_debug):
-            return nntui_cases.nntui_loop(batch_size, str(device), seconds, warmup, probe_every=1)
+        return nntui_cases.nntui_loop(batch_size, str(device), seconds, warmup, probe_every=1, torch_probes=args.sync_debug)
     if case == "e":
         return nntui_cases.nntui_dashboard_loop(batch_size, str(device), seconds, warmup)
     raise ValueError(case)
@@ -311,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lr-find-args", default="", help="extra arguments for `nntui lr-find` (space separated)")
     p.add_argument("--lecture-tuned", action="store_true", help="run the lecture loop (b) with nntui's thread and denormal settings too")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads for every case (default: torch's own choice)")
-    p.add_argument("--sync-debug", action="store_true", help="CUDA: torch.cuda.set_sync_debug_mode('warn') around the a/c/d hot loops")
+    p.add_argument("--sync-debug", action="store_true", help="count host syncs per (file, line) in the a/c/d loops into the JSON; exit 1 on any "
+                   "outside the allowed places (CUDA: torch.cuda.set_sync_debug_mode; CPU: benchmarks.host_reads)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 1 repetition, 0.3 s windows, 20 warm-up steps, no tiling, short RSS run, no lr-find")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON file to write (default {DEFAULT_OUT.relative_to(Path.cwd()) if DEFAULT_OUT.is_relative_to(Path.cwd()) else DEFAULT_OUT})")
     p.add_argument("--rss-child", type=int, default=None, help=argparse.SUPPRESS)
@@ -328,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
         args.rss_steps = min(args.rss_steps, 600) if args.rss_steps else 0
         args.no_lr_find = True
 
-    device = torch.device(args.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        print("error: --device cuda but no CUDA device is available", file=sys.stderr)
+    try:
+        device = resolve_device(args.device)[0]
+    except NntuiError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
+    args.device = str(device)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     cases = [c for c in args.cases if c in CASES]
     if "e" in cases and nntui_cases.dashboard_available() is None:
@@ -362,11 +357,12 @@ def main(argv: list[str] | None = None) -> int:
         "cases": {c: CASES[c] for c in cases},
     }
     raw: dict[str, dict[str, list[dict]]] = {str(bs): {c: [] for c in cases} for bs in batch_sizes}
+    syncs: dict | None = {} if args.sync_debug else None
     try:
         for rep in range(args.repeats):  # interleaved, so a change in machine load hits every case alike
             for bs in batch_sizes:
                 for c in cases:
-                    r = run_case(c, bs, args, device, data, lecture_data)
+                    r = run_case(c, bs, args, device, data, lecture_data, syncs)
                     raw[str(bs)][c].append(r)
                     print(f"rep {rep + 1}/{args.repeats} bs {bs:>4} ({c}) {r['steps_per_second']:8.1f} steps/s", file=sys.stderr, flush=True)
     finally:
@@ -382,11 +378,15 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_lr_find:
         print("lr-find …", file=sys.stderr, flush=True)
         results["lr_find"] = measure_lr_find(args.device, args.lr_find_args.split())
+    if syncs is not None:
+        results["sync_debug"] = host_reads.sync_report(syncs, device)
     results["load_average_after"] = load_average()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(format_table(results["summary"], results))
     print(f"\nraw figures: {args.out}")
+    if syncs is not None:
+        return host_reads.print_syncs(results["sync_debug"])
     return 0
 
 

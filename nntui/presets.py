@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import math
 import difflib
 import tomllib
 from importlib import resources
@@ -13,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from nntui.errors import NntuiError
+from nntui.expect import EXPECT_KINDS, EXPECT_METRICS, Expect, named_variants  # noqa: F401  (re-exported)
 
 Activation = Literal["sigmoid", "tanh", "relu", "leaky_relu"]
 Init = Literal[
@@ -121,9 +121,18 @@ class Preset(Strict):
     name: Annotated[str, Field(min_length=1)]
     title: str = ""
     lesson: str = ""  # the lecture's "what to look for"
-    expect: dict[str, Any] = {}  # machine-checkable finding, validated by check_expectation below, read by nntui.verdicts
+    expect: Expect | None = None  # machine-checkable finding (nntui/expect.py), judged by nntui.verdicts
     config: dict[str, Any] = {}
     variants: Annotated[list[Variant], Field(min_length=1)] = [Variant(name="default")]
+
+    @field_validator("expect", mode="before")
+    @classmethod
+    def _known_kind(cls, expect: Any) -> Any:
+        if isinstance(expect, dict) and not expect:
+            return None
+        if isinstance(expect, dict) and expect.get("kind") not in EXPECT_KINDS:
+            raise ValueError(f"kind {expect.get('kind')!r} is unknown; known: {', '.join(sorted(EXPECT_KINDS))}")
+        return expect
 
     @field_validator("variants")
     @classmethod
@@ -274,50 +283,13 @@ def resolve_preset(data: dict[str, Any], where: str, overrides: list[str] | tupl
 
 
 # ---------------------------------------------------------------- expect tables
-# The schema of the `[expect]` tables; the verdicts (nntui.verdicts) implement the kinds, and a
-# test checks that both name the same kinds and metrics.
-EXPECT_KINDS = ("paralysis", "lower-loss", "best-of", "bad-init", "generalisation", "no-gain", "mc-interval", "weight-norms", "lr-schedule")
-EXPECT_METRICS = ("train", "test", "accuracy")
-VARIANT_PARAMS = ("stuck", "learns", "baseline", "improved", "best", "winner", "worst", "bad", "good", "without", "with", "variant", "regularized")
-NUMBER_PARAMS = (
-    "margin", "max_loss", "min_grad_ratio", "stuck_margin", "learn_margin", "bad_factor", "bad_saturation",
-    "good_tolerance", "ready", "min_coverage", "min_width", "min_accuracy",
-)
-REQUIRED_PARAMS = {
-    "paralysis": ("stuck", "learns"), "lower-loss": ("baseline", "improved"), "bad-init": ("bad", "good"),
-    "generalisation": ("with", "without"), "no-gain": ("with", "without"), "mc-interval": ("variant",), "weight-norms": ("baseline", "regularized"),
-}
-
-
-def _names_of(value: Any) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
-
 
 def check_expectation(preset: Preset, where: str) -> None:
-    """Fail early on an `expect` table that names an unknown kind or variant, or has mistyped parameters."""
-    expect = preset.expect
-    if not expect:
+    """Fail early on an `expect` table that names a variant the preset does not have (types: the schema)."""
+    if preset.expect is None:
         return
-    kind_name = expect.get("kind")
-    if not isinstance(kind_name, str) or kind_name not in EXPECT_KINDS:
-        raise NntuiError(f"{where}: expect.kind {kind_name!r} is unknown; known: {', '.join(sorted(EXPECT_KINDS))}")
-    for key in REQUIRED_PARAMS.get(kind_name, ()):
-        if key not in expect:
-            raise NntuiError(f"{where}: expect.{key} is missing; kind {kind_name!r} needs {', '.join(REQUIRED_PARAMS[kind_name])}")
     names = {v.name for v in preset.variants}
-    for key in VARIANT_PARAMS:
-        if key not in expect:
-            continue
-        values = expect[key]
-        if not isinstance(values, (str, list)) or not all(isinstance(v, str) for v in _names_of(values)):
-            raise NntuiError(f"{where}: expect.{key} must be a variant name or a list of names")
-        for value in _names_of(values):
+    for key, values in named_variants(preset.expect).items():
+        for value in values:
             if value not in names:
                 raise NntuiError(f"{where}: expect.{key} names variant {value!r}, which the preset does not have; variants: {', '.join(sorted(names))}")
-    for key in NUMBER_PARAMS:
-        if key in expect and (isinstance(expect[key], bool) or not isinstance(expect[key], (int, float)) or not math.isfinite(expect[key])):
-            raise NntuiError(f"{where}: expect.{key} must be a number (got {expect[key]!r})")
-    if "metric" in expect and expect["metric"] not in EXPECT_METRICS:
-        raise NntuiError(f"{where}: expect.metric {expect['metric']!r} is unknown; choose {', '.join(EXPECT_METRICS)}")
-    if "finding" in expect and not isinstance(expect["finding"], str):
-        raise NntuiError(f"{where}: expect.finding must be a string")

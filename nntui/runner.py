@@ -6,6 +6,7 @@ UI-free: the CLI's headless report and the dashboard both drive a `Run` and read
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -22,13 +23,14 @@ from nntui.engine.budget import check_fits, check_ranges, estimate_bytes
 from nntui.engine.checkpoints import file_stems
 from nntui.engine.data import Dataset, load_dataset
 from nntui.errors import NntuiError, RecordWriteError
-from nntui.engine.lr_finder import resolve_auto_bounds
+from nntui.engine.lr_finder import needs_bounds, resolve_auto_bounds
 from nntui.engine.lr_suggest import load_bounds
 from nntui.presets import ResolvedPreset
 from nntui.record.runlog import PRESET_FILE, SUMMARY_FILE, RunLog, create_run_dir, write_crash_log, write_json_atomic
 from nntui.record.state import RunState, build_summary
 from nntui.engine.train import Trainer, VariantRun, batch_size_for, requested_threads
 from nntui.verdicts import judge
+from nntui.verdicts.health import check_health
 
 
 @dataclass
@@ -42,24 +44,37 @@ class RunOptions:
     seed: int | None = None
     variants: list[str] = field(default_factory=list)  # empty: all
     from_lr_find: Path | None = None  # lr_find.json whose cyclic bounds replace schedule base_lr/max_lr = "auto"
+    run_dir: Path | None = None  # this exact new directory instead of one under `out` (seeds: runs/<id>/seed-N)
 
 
 def resolve_device(name: str) -> tuple[torch.device, str | None]:
-    """The torch device and, when `auto` fell back, a note saying so."""
+    """The torch device for auto, cpu, cuda or cuda:N and, when `auto` fell back, a note saying so."""
+    name = name.strip().lower()
     if name == "cpu":
         return torch.device("cpu"), None
-    if name == "cuda":
-        if not torch.cuda.is_available():
-            raise NntuiError("--device cuda: no CUDA device is available here; use --device cpu or --device auto")
-        return torch.device("cuda"), None
     if name == "auto":
         if torch.cuda.is_available():
-            return torch.device("cuda"), None
+            return torch.device("cuda", torch.cuda.current_device()), None
         return torch.device("cpu"), "device auto: no CUDA device found, training on the CPU"
-    raise NntuiError(f"--device {name!r}: choose auto, cpu or cuda")
+    kind, _, index = name.partition(":")
+    if kind != "cuda" or (index and not index.isdigit()):
+        raise NntuiError(f"--device {name!r}: choose auto, cpu, cuda or cuda:N (N the GPU's index, e.g. cuda:0)")
+    if not torch.cuda.is_available():
+        raise NntuiError(f"--device {name}: no CUDA device is available here; use --device cpu or --device auto")
+    count = torch.cuda.device_count()
+    if index and int(index) >= count:
+        raise NntuiError(f"--device {name}: this machine has {count} CUDA device{'s' if count != 1 else ''} (cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}); pick one of those")
+    return torch.device("cuda", int(index) if index else torch.cuda.current_device()), None
 
 
 REGRESSION_DATASETS = {"noisy-line"}
+VERDICT_EVERY = 0.1  # share of a variant's run after which a verdict whose numbers changed is emitted again
+NUMBER = re.compile(r"[-+]?\d[\d,]*(\.\d+)?(e[-+]?\d+)?")
+
+
+def wording(text: str) -> str:
+    """A verdict's text with its numbers blanked: what changes when the judgement, not a figure, changes."""
+    return NUMBER.sub("#", text)
 
 
 def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str] | None = None) -> dict:
@@ -96,7 +111,9 @@ def apply_options(resolved: ResolvedPreset, options: RunOptions, notes: list[str
 class Run:
     """Prepared by `prepare_run`; `execute()` trains in the calling thread, `start()` in a worker thread."""
 
-    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> None:
+    def __init__(self, resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                 on_phase: Callable[[str], None] | None = None) -> None:
+        say = on_phase or (lambda _: None)  # set-up progress for the dashboard (data, range test, models)
         self.resolved = resolved
         self.options = options
         self.state = RunState()
@@ -109,6 +126,7 @@ class Run:
         requested_threads()  # a bad NNTUI_THREADS fails here, before anything is written
         for name, cfg in self.configs.items():
             check_ranges(name, cfg)
+        say("loading the data")
         self.datasets = self._load_data()
         needs = {}
         for name, cfg in self.configs.items():  # bad combinations fail here, before anything is written
@@ -124,54 +142,48 @@ class Run:
         self.failure = ""  # status "failed": what went wrong
         self.crash_log: Path | None = None  # where the traceback of a crash went
         self.runs: list[VariantRun] = []
-        self.run_dir = create_run_dir(options.out, resolved.name)
+        self.run_dir = create_run_dir(options.out, resolved.name) if options.run_dir is None else _exact_run_dir(options.run_dir)
         try:
             self.log = RunLog(self.run_dir)
         except RecordWriteError:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             raise
         self._emit_lock = threading.Lock()
-        try:
-            self._prepare_training()
-        except KeyboardInterrupt as exc:  # a stop request during the LR range test: say so in the record
-            self.stop_reason = self.stop_reason or str(exc) or "SIGINT"
-            self._record_stopped_before_training()
-            exc.run_dir = self.run_dir
-            raise
-        except BaseException:
-            self.log.discard()
-            shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
-            raise
+        self.trainer = Trainer(self.runs, self.emit, on_epoch=self.update_verdicts)
+        # "auto" cyclic / one-cycle bounds: from a saved lr_find.json now, or from an LR range test that
+        # execute() runs first, in the event stream, so the dashboard shows it live
+        self.sweep_pending = options.from_lr_find is None and any(needs_bounds(cfg) for cfg in self.configs.values())
+        if not self.sweep_pending:
+            try:
+                self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, options.from_lr_find)
+            except BaseException:
+                self.log.discard()
+                shutil.rmtree(self.run_dir, ignore_errors=True)  # no training happened: leave no empty run behind
+                raise
+            self.notes.extend(lr_notes)
+            say("building the models")
+            self._build_runs()
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+        self.status = "waiting"
+        self._verdicts: dict[str | None, tuple[bool | None, str, float]] = {}  # variant -> (reproduced, text, progress)
 
-    def _prepare_training(self) -> None:
-        # "auto" cyclic / one-cycle bounds: an LR range test on a fresh copy of the model (or a saved lr_find.json)
-        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, self.options.from_lr_find)
-        self.notes.extend(lr_notes)
+    def _build_runs(self) -> None:
         stems = file_stems([v.name for v in self.resolved.preset.variants if v.name in self.configs])
-        self.runs = []
         for v in self.resolved.preset.variants:
             if v.name in self.configs:
                 run = VariantRun(v.name, v.description, self.configs[v.name], self.datasets[v.name], self.device, self.run_dir)
                 run.file_stem = stems[v.name]
                 self.runs.append(run)
-        self.trainer = Trainer(self.runs, self.emit, on_epoch=self.update_verdicts)
-        self.thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-        self.status = "waiting"
-        self._verdicts: dict[str | None, str] = {}
 
-    def _record_stopped_before_training(self) -> None:
-        """run_started, each variant interrupted at step 0, run_finished and the summary."""
-        self.runs, self._verdicts = [], {}
-        self.status = "interrupted"
-        infos = [vars(ev.VariantInfo(name, "", [], 0, 0, cfg.epochs, cfg.model_dump(mode="json"))) for name, cfg in self.configs.items()]
-        try:
-            self.emit(self._start_event(infos))
-            for name in self.configs:
-                self.emit(ev.VariantFinished(name, "interrupted", 0, 0.0, f"stopped by {self.stop_reason or 'a signal'} during the LR range test"))
-        except RecordWriteError:
-            pass
-        self._finish(record_only=True)
+    def _range_test(self) -> None:
+        """The LR range test for "auto" bounds, its events in the run's stream; then the variants can be built."""
+        self.configs, lr_notes = resolve_auto_bounds(self.configs, self.datasets, self.device, self.run_dir, None,
+                                                     emit=self.emit, stop=self.trainer.stop, preset=self.resolved.name)
+        self.sweep_pending = False
+        if not self.trainer.stop.is_set():
+            self.notes.extend(lr_notes)
+            self._build_runs()
 
     def _load_data(self) -> dict[str, Dataset]:
         cache: dict[tuple, Dataset] = {}
@@ -201,13 +213,36 @@ class Run:
                     self.listeners.remove(listener)
             self.log.append(event)  # last: a write failure (RecordWriteError) leaves the state complete
 
-    def update_verdicts(self) -> None:
-        verdicts, finding = judge(self.state, self.resolved.preset.expect)
+    def budgets(self) -> dict[str, int | None]:
+        """Each preset variant's own step budget (its TOML epochs/max_steps, before --epochs/--max-steps)."""
+        per_epoch = {r.name: r.steps_per_epoch for r in self.runs}
+        out: dict[str, int | None] = {}
+        for name, cfg in self.resolved.configs.items():
+            if name not in per_epoch:
+                out[name] = None  # left out (--variant): no data loaded to count its steps
+                continue
+            steps = cfg.epochs * per_epoch[name]
+            out[name] = min(steps, cfg.max_steps) if cfg.max_steps else steps
+        return out
+
+    def update_verdicts(self, final: bool = False) -> None:
+        """Emit a verdict when its state or wording changes, when its variant moved on by a tenth of the run
+        since the last one (the numbers it cites), and at the end; not at every epoch."""
+        verdicts, finding = judge(self.state, self.resolved.preset.expect, self.budgets())
         for variant, (reproduced, text) in [*verdicts.items(), (None, finding)]:
-            if text and self._verdicts.get(variant) != text:
-                self._verdicts[variant] = text
+            last = self._verdicts.get(variant)
+            if not text or (last is not None and last[1] == text):
+                continue
+            now = self._progress(variant)
+            changed = last is None or last[0] != reproduced or wording(last[1]) != wording(text)
+            if changed or final or now - last[2] >= VERDICT_EVERY:
+                self._verdicts[variant] = (reproduced, text, now)
                 step = self.state.variants[variant].step if variant in self.state.variants else max((r.step for r in self.runs), default=0)
                 self.emit(ev.Verdict(variant, step, reproduced, text))
+
+    def _progress(self, variant: str | None) -> float:
+        runs = [r for r in self.runs if variant is None or r.name == variant]
+        return sum(r.step for r in runs) / max(sum(r.total_steps for r in runs), 1)
 
     def _start_event(self, variants: list[dict] | None = None) -> ev.RunStarted:
         preset = self.resolved.preset
@@ -226,8 +261,11 @@ class Run:
         with its traceback in crash.log (a write failure needs none: its message says it all)."""
         self.status = "running"
         try:
+            if self.sweep_pending:
+                self._range_test()
             write_json_atomic(self.run_dir / PRESET_FILE, {
-                "name": self.resolved.name, "source": self.resolved.source, "expect": self.resolved.preset.expect,
+                "name": self.resolved.name, "source": self.resolved.source,
+                "expect": self.resolved.preset.expect.model_dump(mode="json", by_alias=True) if self.resolved.preset.expect else {},
                 "variants": {name: cfg.model_dump(mode="json") for name, cfg in self.configs.items()},
             })
             self.emit(self._start_event())
@@ -236,7 +274,7 @@ class Run:
                     self.emit(ev.Sample("train", data.x_train.squeeze(1).tolist(), data.y_train.squeeze(1).tolist()))
                     self.emit(ev.Sample("test", data.x_test.squeeze(1).tolist(), data.y_test.squeeze(1).tolist()))
                     break
-            self.status = self.trainer.run()
+            self.status = "interrupted" if not self.runs and self.trainer.stop.is_set() else self.trainer.run()
         except KeyboardInterrupt:
             self.status = "interrupted"
             self._close_variants("interrupted", "stopped at once")
@@ -266,12 +304,13 @@ class Run:
         """Verdicts, run_finished, summary.json, log closed: each done as far as the disk allows."""
         try:
             if not record_only:
-                self.update_verdicts()
+                self.update_verdicts(final=True)
         except RecordWriteError:
             pass
         self.state.status = self.status
         self.state.error = self.failure
         summary = build_summary(self.state)
+        summary["health"] = check_health(self.state)
         if self.stop_reason:
             summary["stopped_by"] = self.stop_reason
         problems: list[RecordWriteError] = []
@@ -319,5 +358,14 @@ class Run:
         return self.trainer.paused.is_set()
 
 
-def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None) -> Run:
-    return Run(resolved, options, listeners)
+def _exact_run_dir(path: Path) -> Path:
+    try:
+        path.mkdir()
+    except OSError as exc:
+        raise NntuiError(f"cannot create run directory {path}: {exc.strerror}") from None
+    return path
+
+
+def prepare_run(resolved: ResolvedPreset, options: RunOptions, listeners: list[Callable[[ev.Event], None]] | None = None,
+                on_phase: Callable[[str], None] | None = None) -> Run:
+    return Run(resolved, options, listeners, on_phase)

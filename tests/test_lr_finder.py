@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import random
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,7 +19,11 @@ from typer.testing import CliRunner
 
 from nntui.cli import app
 from nntui.engine.data import Dataset
-from nntui.engine.lr_finder import LR_FIND_FILE, exponential_lrs, load_bounds, range_test, save_result, suggest
+from nntui.engine.lr_finder import LR_FIND_FILE, analyse, exponential_lrs, load_bounds, range_test, save_result, suggest
+from nntui.engine.lr_suggest import _valley
+from nntui.record import events as ev
+from nntui.record.runlog import RunLogReader
+from nntui.record.state import RunState
 from nntui.presets import TrainConfig
 from nntui.engine.train import VariantRun, evaluate
 
@@ -253,3 +261,130 @@ def test_cli_bad_input_is_a_one_line_error_with_exit_2(tmp_path, args, message):
     result = CliRunner().invoke(app, ["lr-find", str(preset), "--device", "cpu", "--out", str(tmp_path / "runs"), *args])
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
+
+
+# ---------------------------------------------------------------- the fall-start rule and the noise bands
+
+def synthetic_curve(num_iter: int, seed: int, fall_at: float = -3.0, minimum_at: float = -0.5, sd: float = 0.12) -> tuple[list[float], list[float]]:
+    """Flat at 2.5 up to lr 10^fall_at, falling one unit per decade to 10^minimum_at, then blowing up; Gaussian batch noise."""
+    rng = random.Random(seed)
+    lrs = exponential_lrs(1e-8, 10.0, num_iter)
+    losses = []
+    for lr in lrs:
+        x = math.log10(lr)
+        loss = 2.5 - max(0.0, min(x, minimum_at) - fall_at) + 3 * max(0.0, x - minimum_at) ** 2
+        losses.append(loss + rng.gauss(0, sd))
+    return lrs, losses
+
+
+@pytest.mark.parametrize("num_iter", [100, 300])
+def test_fall_start_holds_still_across_noise_seeds_on_a_curve_with_a_known_fall(num_iter):
+    found = [analyse(*synthetic_curve(num_iter, seed)) for seed in range(8)]
+    falls = [math.log10(a.suggestions["fall_start"].lr) for a in found]
+    # 1.5 noise sd (0.18) below the plateau is 0.18 decades after the true fall at 1e-3; smoothing adds a little
+    assert all(-3.0 <= f <= -2.6 for f in falls), falls
+    assert max(falls) - min(falls) <= 0.3
+    assert all(abs(math.log10(a.suggestions["minimum"].lr) + 0.5) <= 0.2 for a in found)
+    assert all(0.08 <= a.noise <= 0.16 for a in found)  # the batch noise sd (0.12), estimated from the curve
+    for a in found:
+        assert a.stability["base_lr"]["reliable"]
+        for bound, value in (("base_lr", a.base_lr), ("max_lr", a.max_lr)):
+            lo, hi = a.stability[bound]["band"]
+            assert lo <= value <= hi and a.stability[bound]["decades"] == pytest.approx(math.log10(hi / lo), abs=1e-3)
+
+
+def test_a_noise_dip_in_the_flat_head_does_not_end_the_plateau():
+    lrs, losses = synthetic_curve(300, 0)
+    for i in range(60, 70):  # a run of low losses around lr 1e-6, long before the fall
+        losses[i] -= 0.5
+    fall = math.log10(analyse(lrs, losses).suggestions["fall_start"].lr)
+    assert -3.0 <= fall <= -2.6
+
+
+def test_a_wide_noise_band_is_flagged_unreliable_with_a_warning():
+    lrs, losses = synthetic_curve(100, 3, sd=0.6)  # the fall is drowned in noise
+    found = analyse(lrs, losses)
+    flagged = [b for b in found.stability.values() if not b["reliable"]]
+    assert flagged and all("not reliable" in b["warning"] for b in flagged)
+
+
+def test_valley_in_n_log_n_matches_the_quadratic_definition():
+    def quadratic(y):
+        n = len(y)
+        lds = [1] * n
+        max_start = max_end = 0
+        for i in range(1, n):
+            for j in range(i):
+                if y[i] < y[j] and lds[i] < lds[j] + 1:
+                    lds[i] = lds[j] + 1
+            if lds[max_end] < lds[i]:
+                max_end = i
+                max_start = max_end - lds[max_end]
+        sections = (max_end - max_start) / 3
+        return max(0, min(n - 1, max_start + int(sections) + int(sections / 2)))
+
+    rng = random.Random(0)
+    for n in (1, 2, 5, 40, 200):
+        for _ in range(20):
+            y = [rng.choice([rng.random(), 0.5]) for _ in range(n)]  # ties too
+            assert _valley(y) == quadratic(y)
+
+
+# ---------------------------------------------------------------- the sweep in the event stream
+
+def _lr_find_run(tmp_path) -> tuple[dict, Path]:
+    preset = tmp_path / "tiny.toml"
+    preset.write_text(TINY_PRESET)
+    out = tmp_path / "runs"
+    result = CliRunner().invoke(app, ["lr-find", str(preset), "--json", "--num-iter", "80", "--start-lr", "1e-4", "--device", "cpu", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), Path(json.loads(result.stdout)["run_dir"])
+
+
+def test_lr_find_writes_its_sweep_as_events_that_rebuild_the_result(tmp_path):
+    data, run_dir = _lr_find_run(tmp_path)
+    reader = RunLogReader(run_dir)
+    events = reader.read_all()
+    reader.close()
+    kinds = [e.type for e in events]
+    points = [e for e in events if isinstance(e, ev.LRSweepPoints)]
+    assert kinds[:2] == ["run_started", "lr_sweep_started"] and kinds[-2:] == ["lr_sweep_finished", "run_finished"]
+    assert set(kinds[2:-2]) == {"lr_sweep_points"} and len(points) == math.ceil(data["steps"] / 25)  # one per read-back block
+    assert [e.first_index for e in points] == list(range(0, data["steps"], 25))
+    assert [lr for e in points for lr in e.lrs] == data["lrs"] and [x for e in points for x in e.losses] == data["losses"]
+    assert points[-1].suggestions["minimum"] == data["suggestions"]["minimum"]["lr"]  # the last provisional = the final
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    sweep = state.sweeps["only"]
+    assert sweep.lrs == data["lrs"] and sweep.smoothed == data["smoothed"] and sweep.stopped == data["stopped"]
+    assert sweep.cyclic["base_lr"] == data["cyclic"]["base_lr"] and sweep.cyclic["max_lr"] == data["cyclic"]["max_lr"]
+    assert sweep.cyclic["stability"] == data["cyclic"]["stability"] and sweep.file.endswith(LR_FIND_FILE)
+    assert state.status == "completed" and state.preset == "tiny"
+
+
+def test_watch_on_an_lr_find_run_shows_the_sweep_and_its_bounds(tmp_path):
+    data, run_dir = _lr_find_run(tmp_path)
+    from nntui.tui.app import make_app
+
+    async def pilot_run(size):
+        app = make_app(run_dir=run_dir)
+        async with app.run_test(size=size) as pilot:
+            deadline = time.monotonic() + 60
+            while not (app.state.sweeps and app.state.status == "completed"):
+                assert time.monotonic() < deadline, "the log was not read"
+                await pilot.pause(0.05)
+            app.refresh_now()
+            await pilot.pause()
+            panel = app.query_one("#sweep")
+            assert panel.display and app.sweep_phase and ("sweep" in app.visible_panels())
+            assert "loss" not in app.visible_panels()
+            table = str(panel.query_one("#sweep-table").render())
+            plot = "\n".join(s.text for s in panel.query_one("#sweep-plot").render_lines(panel.query_one("#sweep-plot").region.reset_offset))
+            return table, plot
+
+    for size in ((80, 24), (160, 48)):
+        table, plot = asyncio.run(pilot_run(size))
+        assert f"base_lr {data['cyclic']['base_lr']:.2g}" in table and f"max_lr {data['cyclic']['max_lr']:.2g}" in table
+        assert f"valley {data['suggestions']['valley']['lr']:.2g}" in table
+        assert f"LR range test · only · {data['steps']}/80" in plot and "learning rate" in plot

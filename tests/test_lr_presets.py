@@ -16,6 +16,7 @@ from nntui.engine.data import load_dataset
 from nntui.engine.models import MLP
 from nntui.presets import TrainConfig, load_preset
 from nntui.record.runlog import RunLogReader
+from nntui.record.state import RunState
 from nntui.engine.train import evaluate
 
 PRESETS = ["cyclic-lr", "one-cycle", "reduce-on-plateau", "step-lr", "warmup"]
@@ -49,7 +50,7 @@ def test_lr_presets_are_listed_with_a_lesson_and_a_checkable_finding():
     for name in PRESETS:
         assert name in listed and listed[name]["lesson"] and listed[name]["title"]
         preset = load_preset(name).preset
-        assert preset.expect["kind"] == "lr-schedule" and preset.expect.get("finding")
+        assert preset.expect.kind == "lr-schedule" and preset.expect.finding
 
 
 def test_cyclic_lr_cycles_between_the_range_test_bounds_and_keeps_the_best_model(tmp_path):
@@ -61,6 +62,20 @@ def test_cyclic_lr_cycles_between_the_range_test_bounds_and_keeps_the_best_model
     used = json.loads((run_dir / "preset.json").read_text())["variants"]["triangular"]["schedule"]
     assert (used["base_lr"], used["max_lr"]) == (base, top)
     assert any("cyclic LR bounds" in note for note in summary["notes"])
+    # the automatic range test is in the run's event stream, before the training it sets up
+    kinds = [e.type for e in events]
+    sweep_end = kinds.index("lr_sweep_finished")
+    assert kinds[0] == "lr_sweep_started" and set(kinds[1:sweep_end]) == {"lr_sweep_points"}
+    assert kinds[sweep_end + 1] == "run_started" and "steps" not in kinds[:sweep_end]
+    swept = [lr for e in events if isinstance(e, ev.LRSweepPoints) for lr in e.lrs]
+    finished = events[sweep_end]
+    assert swept == found["lrs"] and finished.cyclic["base_lr"] == base and finished.cyclic["max_lr"] == top
+    assert finished.file == str(run_dir / "lr_find.json") and events[0].preset == "cyclic-lr"
+    state = RunState()
+    for event in events:
+        state.apply(event)
+    assert state.sweeps["triangular"].lrs == found["lrs"] and state.sweeps["triangular"].cyclic["max_lr"] == top
+    assert found["cyclic"]["stability"]["base_lr"]["band"][0] <= base <= found["cyclic"]["stability"]["base_lr"]["band"][1]
 
     up = 2 * STEPS_PER_EPOCH  # half cycle: 2 epochs
     lrs = lr_by_step(events, "triangular")

@@ -10,6 +10,7 @@ import math
 
 import pytest
 
+from nntui.presets import available_presets
 from tests.helpers import invoke, run_json, variant
 
 LN10 = math.log(10)
@@ -105,16 +106,59 @@ def test_optimizers_plain_sgd_slowest(summaries):
     assert all(v["train_loss"] < sgd for v in s["variants"] if v["name"] != "SGD")
 
 
-def test_a_negative_verdict_mid_run_is_provisional_and_the_final_one_is_not(tmp_path):
-    # 1,000 steps are too few for the 2-layer net to learn: the finding ends "not reproduced",
-    # but while the run goes on the dashboard must say "so far", not a final ✗.
-    summary = run_json("sigmoid-paralysis", tmp_path, "--dataset", "mnist-5k", "--max-steps", "1000")
-    assert summary["reproduced"] is False
+def _verdict_events(summary: dict) -> list[dict]:
     events = [json.loads(line) for line in open(f"{summary['run_dir']}/events.jsonl")]
-    finished_at = next(i for i, e in enumerate(events) if e["type"] == "variant_finished")
-    mid_run = [e for e in events[:finished_at] if e["type"] == "verdict"]
-    assert mid_run, "verdicts are emitted while the run goes on"
-    assert all(e["reproduced"] is not False for e in mid_run)
-    assert any(e["variant"] is None and e["text"].startswith("so far, ") for e in mid_run)
-    final = [e for e in events if e["type"] == "verdict" and e["variant"] is None][-1]
-    assert final["reproduced"] is False and not final["text"].startswith("so far")
+    return [e for e in events if e["type"] == "verdict"]
+
+
+def _final_words_are_final(summary: dict) -> None:
+    for text in [summary["finding"], *(v["verdict"] for v in summary["variants"])]:
+        assert "so far" not in text and "…" not in text and "(yet)" not in text, text
+
+
+@pytest.mark.parametrize("name", sorted(available_presets()))
+def test_ten_steps_show_no_finding(tmp_path, name):
+    summary = run_json(name, tmp_path, "--dataset", "mnist-5k", "--max-steps", "10")
+    assert summary["reproduced"] is None, summary["finding"]
+    assert summary["finding"].startswith("inconclusive: ") and "ran 10 of the" in summary["finding"]
+    assert all(v["reproduced"] is None for v in summary["variants"])
+    _final_words_are_final(summary)
+
+
+def test_a_lesson_broken_by_set_is_not_reproduced_and_never_a_provisional_cross(tmp_path):
+    # every variant gets nn.Linear's own init: the N(0,1) net no longer starts far above ln 10
+    summary = run_json("bad-init-tanh", tmp_path, "--dataset", "mnist-5k", "--set", "model.init=default")
+    assert summary["reproduced"] is False and summary["finding"].startswith("not reproduced: N(0,1): first loss")
+    first_loss = variant(summary, "N(0,1)")["first_loss"]
+    assert f"N(0,1): first loss {first_loss:.1f} vs ln 10" in summary["finding"] and first_loss < 3 * LN10
+    verdicts = _verdict_events(summary)
+    assert all(e["reproduced"] is not False for e in verdicts[:-4]), "mid-run verdicts are provisional"
+    _final_words_are_final(summary)
+
+
+def test_final_words_agree_with_the_numbers(summaries):
+    s = summaries("sigmoid-paralysis")
+    three, two = variant(s, "3 layers"), variant(s, "2 layers")
+    assert f"3 layers loss {three['train_loss']:.3g}, test accuracy {three['test_accuracy']:.1%}" in s["finding"]
+    assert f"2 layers loss {two['train_loss']:.3g}, test accuracy {two['test_accuracy']:.1%}" in s["finding"]
+    assert three["verdict"].endswith("— paralysed") and three["test_accuracy"] <= 0.3
+    ratio = three["layers"][-1]["grad_median"] / three["layers"][0]["grad_median"]
+    assert f"first-layer gradients {ratio:,.0f}× smaller" in three["verdict"]
+    b = summaries("batchnorm")
+    ranked = sorted(b["variants"], key=lambda v: v["test_loss"])
+    assert ranked[0]["name"] == "BN lr 1e-2" and f"BN lr 1e-2 {ranked[0]['test_loss']:.3g}" in b["finding"]
+    if abs(ranked[1]["test_loss"] - ranked[2]["test_loss"]) <= 0.1:  # inside the seed noise: shown as a tie
+        assert " ≈ " in b["finding"]
+    for name in CORE_PRESETS:
+        _final_words_are_final(summaries(name))
+
+
+def test_verdict_events_only_when_something_changed(summaries):
+    s = summaries("dropout-overfit")  # 1,500 epochs: once 2,575 verdict events, one per epoch end
+    verdicts = _verdict_events(s)
+    assert len(verdicts) <= 40
+    last: dict = {}
+    for e in verdicts:
+        assert last.get(e["variant"]) != e["text"]
+        last[e["variant"]] = e["text"]
+    assert last[None] == s["finding"]

@@ -17,7 +17,7 @@ from nntui.engine.probes import LAYER_FIELDS, Probe
 
 def probed_step(model: MLP, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, prefer_numpy: bool = True) -> list[dict]:
     """One training step with a probe, as the trainer does it; the layer stats."""
-    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    probe = Probe(model, opt, layers=model.named_layers(), prefer_numpy=prefer_numpy)
     probe.attach()
     try:
         out = model(x)
@@ -39,7 +39,7 @@ def setup(activation: str = "sigmoid", optimizer: str = "sgd", hidden=(64, 64), 
     return model, opt, x, y
 
 
-@pytest.mark.parametrize(("activation", "optimizer"), [("sigmoid", "sgd"), ("tanh", "adam"), ("relu", "rmsprop")])
+@pytest.mark.parametrize(("activation", "optimizer"), [("sigmoid", "sgd"), ("tanh", "adam"), ("relu", "rmsprop"), ("relu", "adagrad")])
 def test_numpy_and_torch_backends_give_the_same_statistics(activation, optimizer):
     model, opt, x, y = setup(activation, optimizer)
     twin, twin_opt = copy.deepcopy(model), None
@@ -47,14 +47,15 @@ def test_numpy_and_torch_backends_give_the_same_statistics(activation, optimizer
     for _ in range(2):  # the second step has optimizer state to report
         numpy_layers = probed_step(model, opt, x, y, prefer_numpy=True)
         torch_layers = probed_step(twin, twin_opt, x, y, prefer_numpy=False)
+    # The same sampled elements, and sums accumulated in float64 on both: they agree to rounding.
     for a, b in zip(numpy_layers, torch_layers):
         for key in ("grad", "act"):
-            assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-12)
+            assert a[key] == b[key], key
         for key in LAYER_FIELDS:
             if a[key] is None or b[key] is None:
                 assert a[key] is b[key] is None, key
             else:
-                assert a[key] == pytest.approx(b[key], rel=1e-4, abs=1e-12), key
+                assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-15), key
 
 
 @pytest.mark.parametrize("prefer_numpy", [True, False])
@@ -94,14 +95,14 @@ def test_adam_moments_and_effective_step():
     fc2 = layers[1]
     assert fc2["exp_avg_norm"] == pytest.approx(state["exp_avg"].norm().item(), rel=1e-5)
     assert fc2["exp_avg_sq_rms"] == pytest.approx(v_hat.mean().sqrt().item(), rel=1e-4)
-    assert fc2["effective_lr"] == pytest.approx((group["lr"] / (v_hat.sqrt() + group["eps"])).mean().item(), rel=1e-4)
+    assert fc2["effective_lr"] == pytest.approx((group["lr"] / (v_hat.sqrt() + group["eps"])).median().item(), rel=1e-6)
     assert fc2["momentum_norm"] is None
 
 
 @pytest.mark.parametrize("prefer_numpy", [True, False])
 def test_a_nan_gradient_blanks_that_layers_summary_only(prefer_numpy):
     model, opt, x, y = setup()
-    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    probe = Probe(model, opt, layers=model.named_layers(), prefer_numpy=prefer_numpy)
     probe.attach()
     out = model(x)
     probe.detach()
@@ -115,7 +116,7 @@ def test_a_nan_gradient_blanks_that_layers_summary_only(prefer_numpy):
 
 def test_records_of_a_block_are_read_back_together_in_order():
     model, opt, x, y = setup()
-    probe = Probe(model, opt)
+    probe = Probe(model, opt, layers=model.named_layers())
     records = []
     for step in (1, 2, 3):
         probe.attach()

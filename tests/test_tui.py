@@ -14,7 +14,8 @@ from textual.geometry import Region
 from nntui.presets import load_preset
 from nntui.record.runlog import EVENTS_FILE, SUMMARY_FILE
 from nntui.runner import RunOptions, prepare_run
-from nntui.tui.app import Dashboard, finish_run, make_app
+from nntui.tui.app import Dashboard, make_app
+from nntui.tui.launch import finish_run
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TINY_PRESET = FIXTURES / "tiny.toml"
@@ -77,10 +78,10 @@ async def test_live_run_shows_real_values_in_every_panel(out_dir):
 
             header = screen_text(app, "#header")
             assert "tiny-paralysis" in header and "mnist-5k" in header and "cpu" in header
-            assert "shallow (1/2)" in header and "steps/s" in header
+            assert "shallow 1/2" in header and "steps/s" in header
 
             loss = screen_text(app, "#loss")
-            assert "loss: · raw, ─ EMA, ● test" in loss and "test accuracy %" in loss
+            assert "loss: dots raw, line EMA, (n) test" in loss and "test accuracy %" in loss
             assert "shallow" in loss and "deep" in loss
             assert f"{test_loss:.4f}" in loss  # the table's test loss of the selected variant
 
@@ -100,7 +101,7 @@ async def test_live_run_shows_real_values_in_every_panel(out_dir):
 
             await pilot.press("tab")  # next variant: the deep net's three hidden layers
             header = screen_text(app, "#header")
-            assert "deep (2/2)" in header
+            assert "deep 2/2" in header
             assert "fc4" in screen_text(app, "#gradients")
             assert "h3" in screen_text(app, "#activations")
 
@@ -145,9 +146,9 @@ async def test_keys_toggle_views_and_save_a_screenshot(tmp_path):
         await wait_for(pilot, lambda: app.state.status == "completed", "the replay to load")
         assert app.layout_mode == "tabs"
         assert "replay" in screen_text(app, "#header")
-        assert "(log y)" not in screen_text(app, "#loss")
+        assert "[log y]" not in screen_text(app, "#loss")
         await pilot.press("l")
-        assert "(log y)" in screen_text(app, "#loss")
+        assert "[log y]" in screen_text(app, "#loss")
 
         await pilot.press("2")
         assert app.active_panel == "gradients"
@@ -242,3 +243,101 @@ def test_tui_does_not_import_torch():
     code = "import sys, nntui.tui.app, nntui.cli.watch; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def chart_text(app: Dashboard, selector: str) -> str:
+    from nntui.tui.widgets.common import Chart
+
+    return app.query_one(selector, Chart).text()
+
+
+@sync
+async def test_plots_and_table_hold_data_while_the_run_goes_on(out_dir):
+    """The panels redraw on their own while training: data shows long before the run ends."""
+    run = live_run(out_dir, epochs=1000, max_steps=1_000_000)
+    app = make_app(run)
+    try:
+        async with app.run_test(size=(80, 24)) as pilot:
+            deadline = time.monotonic() + WAIT_S
+            while "•" not in chart_text(app, "#loss-plot") or "+" not in chart_text(app, "#loss-plot"):
+                assert time.monotonic() < deadline, "the loss plot never showed both variants' curves"
+                await pilot.pause(0.1)  # no refresh_now: the app's own timer must draw them
+            assert app.state.status == "running"
+            table = screen_text(app, "#loss-table")
+            assert "shallow" in table and "deep" in table and "/1000000" not in table.split("shallow")[0]
+            steps_shown = app.panel_snapshot.variants[0].step
+            assert steps_shown > 0 and f"{steps_shown}/" in table
+            await pilot.press("l")
+            ticks = [line.split("┤")[0].strip() for line in chart_text(app, "#loss-plot").splitlines() if "┤" in line]
+            assert len([t for t in ticks if t]) >= 2, ticks  # log scale: y tick labels, not a bare axis
+            await pilot.press("q")
+    finally:
+        finish_run(run)
+
+
+@sync
+async def test_replay_steps_through_probes_and_evaluations(tmp_path):
+    app = make_app(run_dir=TINY_RUN)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.6)
+        assert app.mode == "replay"
+        await pilot.press("home")
+        assert app.replay is not None and app.replay.position == 0
+        header = screen_text(app, "#header")
+        assert "REPLAY" in header and f"replay 1/{len(app.replay)}" in header
+        await pilot.press("right", "right", "right")
+        assert app.replay.position == 3
+        moment = app.replay.events[app.replay.moments[3]]
+        shown = app.snapshot.variant(0)
+        assert shown.step <= moment.step < 200  # the panels show that moment, not the end
+        assert f"{shown.step}/200" in screen_text(app, "#loss-table")
+        await pilot.press("pagedown")
+        assert app.replay.position == 13
+        await pilot.press("left")
+        assert app.replay.position == 12
+        await pilot.press("end")
+        assert app.replay.position == len(app.replay) - 1
+        assert "200/200" in screen_text(app, "#loss-table")
+        await pilot.press("2")
+        assert "step 200" in chart_text(app, "#grad-plot")
+        await pilot.press("home")
+        assert "step 1" in chart_text(app, "#grad-plot")
+
+
+@sync
+async def test_ascii_mode_draws_no_unicode_in_the_panels():
+    app = make_app(run_dir=TINY_RUN, ascii_only=True)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.workers.wait_for_complete()
+        app.refresh_now()
+        await pilot.pause()
+        for selector in ("#loss-plot", "#metric-plot", "#grad-plot", "#act-plot", "#lr-plot", "#ratio-plot", "#loss-table"):
+            text = chart_text(app, selector) if selector != "#loss-table" else screen_text(app, selector)
+            assert text.strip() and text.isascii(), (selector, [c for c in text if not c.isascii()][:5])
+        assert app.screen.has_class("-ascii")  # CSS draws the panel borders in ASCII
+
+
+def test_ascii_is_chosen_for_a_linux_console_or_a_non_utf8_locale():
+    from nntui.tui.widgets.common import ascii_terminal
+
+    assert ascii_terminal({"TERM": "linux", "LANG": "en_US.UTF-8"})
+    assert ascii_terminal({"TERM": "xterm", "LANG": "C"})
+    assert ascii_terminal({"TERM": "xterm", "LC_ALL": "en_US.ISO-8859-1", "LANG": "en_US.UTF-8"})
+    assert not ascii_terminal({"TERM": "xterm-256color", "LANG": "en_US.UTF-8"})
+    assert not ascii_terminal({"TERM": "linux", "NNTUI_ASCII": "0"})
+
+
+def test_an_exploding_variant_does_not_flatten_the_others():
+    from nntui.tui.widgets.chart import LineFigure, Series, render_line_figure, robust_range
+
+    healthy, exploded = [2.3, 1.2, 0.6, 0.4], [2.3, 40.0, 3e4, 1.9e8]
+    lo, hi, clipped = robust_range([healthy, exploded], log=False)
+    assert clipped and lo == 0.4 and hi < 10
+    fig = LineFigure("loss", [Series([0, 1, 2, 3], healthy, marker="•"), Series([0, 1, 2, 3], exploded, marker="+")],
+                     x_max=3, y_fit=[healthy, exploded])
+    rows = [line.plain for line in render_line_figure(fig, 40, 14)]
+    plot = rows[1:-3]
+    assert "↑" in plot[0]  # the diverged points sit on the top edge, marked
+    assert len({i for i, row in enumerate(plot) if "•" in row}) >= 4  # the healthy curve spans the height
+    assert "off scale" in rows[0]

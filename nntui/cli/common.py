@@ -14,11 +14,11 @@ EXIT_INTERRUPTED = 130
 
 DatasetOpt = Annotated[Optional[str], typer.Option("--dataset", help="auto, mnist-5k (embedded), mnist, fashion-mnist or noisy-line.")]
 DataDirOpt = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with the dataset files (default: $NNTUI_DATA_DIR or ~/.cache/nntui).")]
-DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")]
+DeviceOpt = Annotated[str, typer.Option("--device", help="auto, cpu, cuda or cuda:N (the N-th GPU).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Where run directories go.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override a config key for every variant, e.g. --set optimizer.lr=0.01.")]
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", min=0, max=2**63 - 1, help="Random seed (init, data order, dropout).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON summary on stdout (progress goes to stderr).")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print one JSON summary on stdout (progress goes to stderr).")]
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -46,6 +46,8 @@ def lr_find_command(
     data = result.to_dict()
     out_console.print(plot_renderable(data, width=min(out_console.width, 110), color=out_console.is_terminal))
     out_console.print(suggestion_table(data))
+    for warning in stability_warnings(data):
+        out_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
     if result.stopped != "completed":
         out_console.print(f"stopped early: {result.stop_reason}", highlight=False)
     out_console.print(f"saved {path}", highlight=False)
@@ -54,11 +56,16 @@ def lr_find_command(
 
 
 def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, dataset, data_dir, device, seed, out, overrides, err):
+    import os
+    import socket
+    import time
+
     from nntui.engine.data import load_dataset
-    from nntui.engine.lr_finder import DEFAULT_NUM_ITER, LR_FIND_FILE, check_sweep_args, lr_find_for_config, save_result
-    from nntui.presets import load_preset
-    from nntui.record.runlog import create_run_dir
+    from nntui.engine.lr_finder import DEFAULT_NUM_ITER, LR_FIND_FILE, check_sweep_args, finished_event, lr_find_for_config, save_result
     from nntui.engine.train import batch_size_for
+    from nntui.presets import load_preset
+    from nntui.record import events as ev
+    from nntui.record.runlog import RunLog, create_run_dir
     from nntui.runner import RunOptions, apply_options, resolve_device
 
     if num_iter is not None and epochs is not None:
@@ -71,30 +78,46 @@ def _run(preset, variant, start_lr, end_lr, num_iter, epochs, smooth, diverge, d
     cfg = configs[name]
     torch_device, note = resolve_device(device)
     data = load_dataset(cfg.data.name, data_dir, cfg.data.normalize, seed=cfg.seed).to(torch_device).limit_train(cfg.data.train_limit)
+    n_train = len(data.x_train)
+    batch = batch_size_for(cfg, n_train, name)  # bad combinations fail here, before anything is written
     for line in (note, data.note):
         if line:
             err.print(line, highlight=False)
     if epochs is not None:
-        n_train = len(data.x_train)
-        batch = batch_size_for(cfg, n_train, name)
         num_iter = max(1, round(epochs * math.ceil(n_train / batch)))
     num_iter = num_iter or DEFAULT_NUM_ITER
     check_sweep_args(start_lr, end_lr, num_iter, smooth, diverge)
     run_dir = create_run_dir(out, f"{resolved.name}-lr-find")
-    err.print(f"run directory: {run_dir}", highlight=False)
+    err.print(f"run directory: {run_dir}  (watch it: nntui watch {run_dir})", highlight=False)
     err.print(f"LR range test on {resolved.name} / {name}: {num_iter} batches, lr {start_lr:g} → {end_lr:g}", highlight=False)
-    import torch
-
-    torch.set_flush_denormal(True)  # as the trainer does: denormal math is far slower on CPUs
+    log = RunLog(run_dir)  # the sweep's events: `nntui watch` shows the sweep like any run
+    log.append(ev.RunStarted(
+        preset=resolved.name, title=f"LR range test: {resolved.name} / {name}", lesson=resolved.preset.lesson.strip(),
+        dataset=data.name, device=str(torch_device), task=data.task, run_dir=str(run_dir), variants=[],
+        started_at=time.time(), notes=[line for line in (note, data.note) if line], pid=os.getpid(), host=socket.gethostname(),
+    ))
+    status = "failed"
     try:
         with _progress(err, num_iter) as progress:
-            result = lr_find_for_config(name, cfg, data, torch_device, progress=progress, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge)
+            def emit(event) -> None:
+                log.append(event)
+                if event.type == "lr_sweep_points":
+                    progress(event.first_index + len(event.lrs), num_iter)
+
+            result = lr_find_for_config(name, cfg, data, torch_device, emit=emit, start_lr=start_lr, end_lr=end_lr, num_iter=num_iter,
+                                        smooth=smooth, diverge=diverge, preset=resolved.name)
+        result.extra["run_dir"] = str(run_dir)
+        path = run_dir / LR_FIND_FILE
+        save_result(result, path)
+        log.append(finished_event(result, path))
+        status = "completed"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
     finally:
-        torch.set_flush_denormal(False)
-    result.preset = resolved.name
-    result.extra["run_dir"] = str(run_dir)
-    path = run_dir / LR_FIND_FILE
-    save_result(result, path)
+        summary = {"preset": resolved.name, "kind": "lr-find", "run_dir": str(run_dir), "status": status}
+        log.append(ev.RunFinished(status, time.time(), summary))
+        log.close()
     return result, path
 
 
@@ -139,9 +162,20 @@ def suggestion_table(data: dict[str, Any]):
         mark = MARKS.get(name, ("", ""))[0]
         table.add_row(f"{name} {mark}".strip(), _fmt_lr(s["lr"]), s["rule"] + (f" ({s['note']})" if s.get("note") else ""))
     cyclic = data["cyclic"]
-    table.add_row("cyclic base_lr", _fmt_lr(cyclic["base_lr"]), "LR where the loss starts to fall / 6 (lecture)", style="magenta")
-    table.add_row("cyclic max_lr", _fmt_lr(cyclic["max_lr"]), "LR at the loss minimum / 10 (lecture)", style="magenta")
+    stability = cyclic.get("stability") or {}
+    rules = {"base_lr": "LR where the loss starts to fall (at 33 batches/decade) / 6 (lecture)", "max_lr": "LR at the loss minimum / 10 (lecture)"}
+    for bound, rule in rules.items():
+        band = stability.get(bound)
+        if band:
+            lo, hi = band["band"]
+            verdict = "ok" if band["reliable"] else "NOT RELIABLE"
+            rule += f"; ±1 noise sd moves it over {_fmt_lr(lo)}…{_fmt_lr(hi)} ({band['decades']:.2f} decades, {verdict})"
+        table.add_row(f"cyclic {bound}", _fmt_lr(cyclic[bound]), rule, style="magenta" if not band or band["reliable"] else "bold yellow")
     return table
+
+
+def stability_warnings(data: dict[str, Any]) -> list[str]:
+    return [band["warning"] for band in (data["cyclic"].get("stability") or {}).values() if band.get("warning")]
 
 
 def plot_renderable(data: dict[str, Any], width: int, color: bool):

@@ -17,13 +17,31 @@ from rich.console import Console
 from nntui.cli.common import (
     EXIT_INTERRUPTED, DataDirOpt, DatasetOpt, DeviceOpt, JsonOpt, OutOpt, SeedOpt, SetOpt, fail, out_console,
 )
+from nntui.cli.check import check_command
+from nntui.cli.compare import compare_command
+from nntui.cli.export import export_command
 from nntui.cli.lr_find import lr_find_command
 from nntui.cli.terminal import HANGUP_CHOICES, RunInterrupted, StopSignals, install_tolerant_output
 from nntui.cli.watch import watch_command
 from nntui.errors import NntuiError
 
-app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+app = typer.Typer(rich_markup_mode="rich", no_args_is_help=True, add_completion=True, pretty_exceptions_enable=False,
                   help="Watch neural networks fail to train, and learn, in the terminal.")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from nntui import __version__
+
+        print(f"nntui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_print_version, is_eager=True, help="Print the version and exit.")] = False,
+) -> None:
+    """Watch neural networks fail to train, and learn, in the terminal."""
 
 @app.command("list")
 def list_presets(as_json: JsonOpt = False) -> None:
@@ -33,7 +51,8 @@ def list_presets(as_json: JsonOpt = False) -> None:
     rows = []
     for name in available_presets():
         preset = load_preset(name).preset
-        rows.append({"name": name, "title": preset.title, "variants": [v.name for v in preset.variants], "lesson": preset.lesson.strip()})
+        rows.append({"name": name, "title": preset.title, "variants": [v.name for v in preset.variants], "lesson": preset.lesson.strip(),
+                     "estimated_seconds": PRESET_SECONDS.get(name)})
     if as_json:
         print(json.dumps({"presets": rows}, indent=2))
         return
@@ -44,8 +63,9 @@ def list_presets(as_json: JsonOpt = False) -> None:
     table.add_column("preset", style="bold")
     table.add_column("what it shows")
     table.add_column("variants")
+    table.add_column("takes", justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(Text(row["name"]), Text(row["title"]), Text(", ".join(row["variants"])))
+        table.add_row(Text(row["name"]), Text(row["title"]), Text(", ".join(row["variants"])), _duration(row["estimated_seconds"]))
     Console().print(table)
 
 
@@ -58,7 +78,7 @@ def _use_dashboard(headless: bool, as_json: bool) -> bool:
 @app.command()
 def run(
     preset: Annotated[str, typer.Argument(help="A preset name (see `nntui list`) or a .toml preset file.")],
-    headless: Annotated[bool, typer.Option("--headless", help="No dashboard: progress on stderr, a table at the end.")] = False,
+    headless: Annotated[bool, typer.Option("--headless", metavar="", help="No dashboard: progress on stderr, a table at the end.")] = False,
     as_json: JsonOpt = False,
     dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
@@ -66,6 +86,7 @@ def run(
     epochs: Annotated[Optional[int], typer.Option("--epochs", min=1, max=1_000_000, help="Epochs per variant.")] = None,
     max_steps: Annotated[Optional[int], typer.Option("--max-steps", min=1, max=10**12, help="Stop each variant after N steps.")] = None,
     seed: SeedOpt = None,
+    seeds: Annotated[Optional[str], typer.Option("--seeds", help="Run once per seed, e.g. 0,1,2 (or 0-4), into one run directory; judged across seeds.")] = None,
     out: OutOpt = Path("runs"),
     overrides: SetOpt = None,
     variant: Annotated[Optional[list[str]], typer.Option("--variant", help="Train only this variant (repeatable).")] = None,
@@ -73,31 +94,36 @@ def run(
     on_hangup: Annotated[str, typer.Option("--on-hangup", help="When the terminal hangs up (SSH dropped): continue (train to the end without a view) or stop (end as interrupted).")] = "continue",
 ) -> None:
     """Train a preset's variants side by side, with the live dashboard or headless."""
-    from nntui.presets import load_preset
-    from nntui.runner import RunOptions, prepare_run
+    from nntui.report import stderr_console
 
     if on_hangup not in HANGUP_CHOICES:
         raise fail(f"--on-hangup {on_hangup!r}: choose continue or stop")
     console = out_console(as_json)
     the_run = None
-    dashboard = _use_dashboard(headless, as_json)
-    from nntui.report import stderr_console
-
+    dashboard = _use_dashboard(headless, as_json) and seeds is None
     err = stderr_console()
     signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: err.print(text, style="yellow", markup=False, highlight=False)))
+    option_values = dict(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
     try:
         with signals:
-            resolved = load_preset(preset, overrides or [])
-            options = RunOptions(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
             if dashboard:
-                from nntui.tui.app import run_dashboard
+                from nntui.tui.launch import run_dashboard
 
-                the_run = signals.run = prepare_run(resolved, options)
-                # hung up while setting up: no terminal to draw on, train headless
-                summary = _run_headless(the_run, signals, as_json, console, err) if the_run.detached else run_dashboard(the_run)
+                # the dashboard paints first; the preset, torch, the data and the models load behind it
+                prepared: dict = {}
+                summary = run_dashboard(starter=_dashboard_starter(preset, overrides or [], option_values, signals, prepared), preset=Path(preset).stem)
+                the_run = prepared.get("run")
             else:
-                the_run = prepare_run(resolved, options)
-                summary = _run_headless(the_run, signals, as_json, console, err)
+                from nntui.presets import load_preset
+                from nntui.runner import RunOptions, prepare_run
+
+                resolved = load_preset(preset, overrides or [])
+                options = RunOptions(**option_values)
+                if seeds is not None:
+                    summary = _run_seeds(preset, overrides or [], options, seeds, as_json, console, signals)
+                else:
+                    the_run = prepare_run(resolved, options)
+                    summary = _run_headless(the_run, signals, as_json, console, err)
     except RunInterrupted as exc:
         where = f"; the record is in {exc.run_dir}" if getattr(exc, "run_dir", None) else "; nothing was recorded"
         raise fail(f"interrupted ({exc}) before training began{where}", code=EXIT_INTERRUPTED) from None
@@ -107,12 +133,12 @@ def run(
         if the_run is not None and the_run.failure:
             raise fail(_failure_line(the_run), code=1) from None
         raise fail(str(exc), code=exc.exit_code) from None
-    except Exception as exc:  # the training thread's crash, re-raised by the dashboard
+    except Exception:  # the training thread's crash, re-raised by the dashboard
         if the_run is not None and the_run.failure:
             raise fail(_failure_line(the_run), code=1) from None
         raise
     if summary.get("status") == "failed":
-        raise fail(_failure_line(the_run), code=1)
+        raise fail(_failure_line(the_run) if the_run is not None else f"a seed failed; see {summary.get('run_dir')}", code=1)
     if summary.get("status") == "interrupted":
         raise typer.Exit(EXIT_INTERRUPTED)
 
@@ -120,6 +146,22 @@ def run(
 def _failure_line(the_run) -> str:
     where = f"; the traceback is in {the_run.crash_log}" if the_run.crash_log else ""
     return f"the run failed: {the_run.failure}{where}; what was recorded is in {the_run.run_dir}"
+
+
+def _dashboard_starter(preset: str, overrides: list[str], option_values: dict, signals: StopSignals, prepared: dict):
+    def start(on_phase):
+        from nntui.presets import load_preset
+
+        resolved = load_preset(preset, overrides)
+        on_phase("importing PyTorch")
+        from nntui.runner import RunOptions, prepare_run
+
+        run = prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+        if signals.hung_up:  # hung up while setting up: no terminal to draw on, train on headless
+            run.detach_view()
+        return run
+
+    return start
 
 
 def _run_headless(the_run, signals: StopSignals, as_json: bool, console: Console, err: Console) -> dict:
@@ -147,8 +189,48 @@ def _run_headless(the_run, signals: StopSignals, as_json: bool, console: Console
     return summary
 
 
+class _SeedsStop:
+    requested = False
+
+    def request_stop(self, reason: str = "") -> None:
+        self.requested = True
+
+    def detach_view(self) -> None:
+        pass
+
+
+def _run_seeds(preset: str, overrides: list[str], options, seeds_text: str, as_json: bool, console: Console, signals: StopSignals) -> dict:
+    from nntui.cli.compare import print_seeds_summary
+    from nntui.report import stderr_console
+    from nntui.seeds import parse_seeds, run_seeds
+
+    seeds = parse_seeds(seeds_text)
+    if options.seed is not None:
+        raise NntuiError("--seed and --seeds together: pass one of them")
+    err = stderr_console()
+    signals.run = stopper = _SeedsStop()  # the first signal: no new seed starts; a second Ctrl-C stops at once
+    summary = run_seeds(preset, overrides, options, seeds, lambda line: err.print(line, highlight=False, markup=False), lambda: stopper.requested)
+    if as_json:
+        print(json.dumps(summary, indent=2))
+    else:
+        print_seeds_summary(summary, console)
+    return summary
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
+
+
+# Headless wall time of each preset, measured once (see README: "How long a preset takes").
+PRESET_SECONDS: dict[str, float] = {}
+
 app.command("lr-find")(lr_find_command)
 app.command("watch")(watch_command)
+app.command("check")(check_command)
+app.command("compare")(compare_command)
+app.command("export")(export_command)
 
 
 def main() -> None:

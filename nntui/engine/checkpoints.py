@@ -31,9 +31,21 @@ def file_stems(names: list[str]) -> dict[str, str]:
     return stems
 
 
+def host_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A state dict on the host in one go: from a GPU every tensor is copied into pinned memory without
+    waiting, then one synchronisation (not one blocking copy per tensor)."""
+    devices = {v.device for v in state.values() if v.device.type == "cuda"}
+    if not devices:
+        return {k: v.detach().cpu() for k, v in state.items()}
+    copies = {k: torch.empty(v.shape, dtype=v.dtype, pin_memory=True).copy_(v.detach(), non_blocking=True) for k, v in state.items()}
+    for device in devices:
+        torch.cuda.synchronize(device)
+    return copies
+
+
 def save_checkpoint(path: Path, model: torch.nn.Module, variant: str, step: int, epoch: float, test_loss: float | None) -> None:
     payload = {
-        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "model": host_state(model.state_dict()),
         "variant": variant,
         "step": step,
         "epoch": float(epoch),

@@ -1,31 +1,31 @@
 """The LR range test: an exponential LR sweep, one LR per batch, on the trainer's own step.
 
-The model, optimizer, batching position and RNG states are snapshotted before the sweep and
-restored in `finally`, so the caller's run continues as if the test never happened.
-Losses stay in a device buffer and are read back once per block; divergence is detected per block.
+The sweep drives VariantRun's public step API; the run's state is saved before and restored in `finally`,
+so the caller's run continues as if the test never happened. Losses stay in a device buffer and are read
+back once per block; each block becomes an lr_sweep_points event (the one event stream), and divergence is
+detected per block.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import math
-from collections.abc import Callable
+import threading
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from nntui.engine.data import Dataset
-from nntui.engine.lr_suggest import LR_FIND_FILE, MIN_POINTS, LRFindResult, Suggestion, load_bounds, save_result, suggest, usable_points  # noqa: F401  (re-exported)
+from nntui.engine.lr_suggest import LR_FIND_FILE, MIN_POINTS, LRFindResult, Suggestion, analyse, load_bounds, save_result, suggest, usable_points  # noqa: F401  (re-exported)
+from nntui.record import events as ev
 from nntui.errors import NntuiError
 from nntui.presets import ScheduleConfig, TrainConfig
-from nntui.engine.train import VariantRun, cpu_threads_for
+from nntui.engine.train import Emit, VariantRun, cpu_threads_for
 
 DEFAULT_NUM_ITER = 300
 READ_BLOCK = 25  # steps between loss read-backs (divergence is noticed at most this late)
 
-Progress = Callable[[int, int], None]  # (steps done, steps planned)
 
 
 # ---------------------------------------------------------------- the sweep
@@ -60,36 +60,6 @@ class _SweepSchedule:
         pass
 
 
-def _snapshot(run: VariantRun) -> dict[str, Any]:
-    device = run.device
-    return {
-        "model": copy.deepcopy(run.model.state_dict()),
-        "optimizer": copy.deepcopy(run.optimizer.state_dict()),
-        "training": run.model.training,
-        "schedule": run.schedule,
-        "loss_buffer": run.loss_buffer,
-        "step": run.step,
-        "pos": run.pos,
-        "perm": run.perm,
-        "generator": run.generator.get_state(),
-        "cpu_rng": torch.get_rng_state(),
-        "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-    }
-
-
-def _restore(run: VariantRun, saved: dict[str, Any]) -> None:
-    run.model.load_state_dict(saved["model"])
-    run.optimizer.load_state_dict(saved["optimizer"])
-    run.model.train(saved["training"])
-    run.schedule = saved["schedule"]
-    run.loss_buffer = saved["loss_buffer"]
-    run.step, run.pos, run.perm = saved["step"], saved["pos"], saved["perm"]
-    run.generator.set_state(saved["generator"])
-    torch.set_rng_state(saved["cpu_rng"])
-    if saved["cuda_rng"] is not None:
-        torch.cuda.set_rng_state(saved["cuda_rng"], run.device)
-
-
 def range_test(
     run: VariantRun,
     start_lr: float = 1e-8,
@@ -97,19 +67,26 @@ def range_test(
     num_iter: int = DEFAULT_NUM_ITER,
     smooth: float = 0.05,
     diverge: float = 5.0,
-    progress: Progress | None = None,
+    emit: Emit | None = None,
+    stop: threading.Event | None = None,
     block: int = READ_BLOCK,
+    preset: str = "",
 ) -> LRFindResult:
-    """Sweep the LR exponentially from start_lr to end_lr, one batch per LR, on `run`'s own training step."""
+    """Sweep the LR exponentially from start_lr to end_lr, one batch per LR, on `run`'s own training step.
+
+    Emits lr_sweep_started, one lr_sweep_points per read-back block, lr_sweep_finished (without its file)."""
     check_sweep_args(start_lr, end_lr, num_iter, smooth, diverge)
+    emit = emit or (lambda event: None)
     lrs = exponential_lrs(start_lr, end_lr, num_iter)
-    saved = _snapshot(run)
+    saved = run.save_state()
     threads, previous_threads = cpu_threads_for([run]), torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)  # as the trainer does: small CPU steps run fastest on one thread
+    flush_denormal = torch.set_flush_denormal(True)  # as the trainer does: denormal math is far slower on CPUs
     losses: list[float] = []
     smoothed: list[float] = []
     stopped, reason = "completed", ""
+    emit(ev.LRSweepStarted(run.name, start_lr, end_lr, num_iter, preset, run.data.name, str(run.device)))
     try:
         run.schedule = _SweepSchedule(run.optimizer, lrs)
         run.loss_buffer = torch.zeros(num_iter, device=run.device)
@@ -117,11 +94,12 @@ def range_test(
         best = math.inf
         done = 0
         while done < num_iter and stopped == "completed":
+            if stop is not None and stop.is_set():
+                stopped, reason = "interrupted", f"asked to stop after {done} steps"
+                break
             n = min(block, num_iter - done)
             for i in range(done, done + n):
-                if run.pos >= run.steps_per_epoch:
-                    run.pos = 0  # the next batch draws a new permutation, as at an epoch end
-                run._train_step(i, probe=False)
+                run.train_step(i)
             chunk = run.loss_buffer[done : done + n].tolist()  # the block's one read-back
             for k, loss in enumerate(chunk):
                 losses.append(loss)
@@ -136,20 +114,31 @@ def range_test(
                     stopped = "diverged"
                     reason = f"smoothed loss {value:.3g} > {diverge:g} × best {best:.3g} at lr {lrs[done + k]:.3g} (step {done + k + 1})"
                     break
-            done += n
-            if progress is not None:
-                progress(min(done, num_iter), num_iter)
+            so_far = suggest(lrs[: len(losses)], losses, smoothed)[0]
+            emit(ev.LRSweepPoints(run.name, done, lrs[done : len(losses)], losses[done:], smoothed[done:],
+                                  {name: s.lr for name, s in so_far.items()}))
+            done = len(losses)
     finally:
-        _restore(run, saved)
+        run.restore_state(saved)
+        if flush_denormal:
+            torch.set_flush_denormal(False)
         if threads is not None:
             torch.set_num_threads(previous_threads)
     lrs = lrs[: len(losses)]
-    suggestions, base_lr, max_lr = suggest(lrs, smoothed)
-    return LRFindResult(
-        lrs=lrs, losses=losses, smoothed=smoothed, suggestions=suggestions, base_lr=base_lr, max_lr=max_lr,
+    found = analyse(lrs, losses, smoothed)
+    result = LRFindResult(
+        lrs=lrs, losses=losses, smoothed=smoothed, suggestions=found.suggestions, base_lr=found.base_lr, max_lr=found.max_lr,
         start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge, stopped=stopped,
-        stop_reason=reason, variant=run.name, dataset=run.data.name, device=str(run.device),
+        stop_reason=reason, variant=run.name, preset=preset, dataset=run.data.name, device=str(run.device),
+        centred=found.centred, noise=found.noise, stability=found.stability,
     )
+    return result
+
+
+def finished_event(result: LRFindResult, file: Path | None) -> ev.LRSweepFinished:
+    data = result.to_dict()
+    return ev.LRSweepFinished(result.variant, result.steps, result.stopped, result.stop_reason, data["suggestions"],
+                              data["cyclic"], data["centred"], str(file) if file else "")
 
 
 MAX_NUM_ITER = 1_000_000  # the sweep keeps a few floats per batch; beyond this it is no range test
@@ -179,12 +168,10 @@ def finder_config(cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
-def lr_find_for_config(
-    name: str, cfg: TrainConfig, data: Dataset, device: torch.device, progress: Progress | None = None, **sweep: Any
-) -> LRFindResult:
+def lr_find_for_config(name: str, cfg: TrainConfig, data: Dataset, device: torch.device, **sweep: Any) -> LRFindResult:
     """A fresh model built from `cfg` (same seed, same initial weights as the run's), swept."""
     run = VariantRun(name, "", finder_config(cfg), data, device, None)
-    return range_test(run, progress=progress, **sweep)
+    return range_test(run, **sweep)
 
 
 def needs_bounds(cfg: TrainConfig) -> bool:
@@ -204,11 +191,14 @@ def resolve_auto_bounds(
     device: torch.device,
     run_dir: Path,
     from_lr_find: Path | None = None,
-    progress: Progress | None = None,
+    emit: Emit | None = None,
+    stop: threading.Event | None = None,
+    preset: str = "",
 ) -> tuple[dict[str, TrainConfig], list[str]]:
     """Fill schedule base_lr/max_lr = "auto" from an LR range test (one per distinct model/data) or a saved lr_find.json.
 
-    The test runs on a fresh copy of each variant's model; results are saved as lr_find.json in the run directory.
+    The test runs on a fresh copy of each variant's model, its events go to `emit`; results are saved as
+    lr_find.json in the run directory. A stop request ends the sweep and leaves the configs unresolved (empty notes).
     """
     todo = [name for name, cfg in configs.items() if needs_bounds(cfg)]
     if not todo:
@@ -225,10 +215,14 @@ def resolve_auto_bounds(
         else:
             key = _finder_key(cfg, datasets[name])
             if key not in cache:
-                result = lr_find_for_config(name, cfg, datasets[name], device, progress=progress)
+                result = lr_find_for_config(name, cfg, datasets[name], device, emit=emit, stop=stop, preset=preset)
+                if result.stopped == "interrupted":
+                    return configs, []
+                file = run_dir / (LR_FIND_FILE if not cache else f"lr_find-{len(cache) + 1}.json")
+                if emit is not None:
+                    emit(finished_event(result, file))
                 if result.base_lr is None or result.max_lr is None:
                     raise NntuiError(f"variant {name!r}: the LR range test found no usable minimum ({result.stop_reason or 'the loss never fell'}); set schedule.base_lr and max_lr by hand")
-                file = run_dir / (LR_FIND_FILE if not cache else f"lr_find-{len(cache) + 1}.json")
                 save_result(result, file)
                 cache[key] = (result.base_lr, result.max_lr, f"LR range test ({result.steps} steps, {file.name})")
             base_lr, max_lr, source = cache[key]

@@ -5,11 +5,14 @@ Torch-free: the sweep (engine/lr_finder.py) produces a curve, this module reads 
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from nntui.errors import NntuiError
 from nntui.record.runlog import read_small_file, write_json_atomic
@@ -51,6 +54,9 @@ class LRFindResult:
     dataset: str = ""
     device: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    centred: list[float | None] = field(default_factory=list)  # the curve the suggestions are read from
+    noise: float | None = None  # sd of the raw per-batch loss
+    stability: dict[str, dict[str, Any]] = field(default_factory=dict)  # per cyclic bound: noise band, reliable
 
     @property
     def steps(self) -> int:
@@ -72,15 +78,23 @@ class LRFindResult:
             "stopped": self.stopped,
             "stop_reason": self.stop_reason,
             "suggestions": {name: s.to_dict() for name, s in self.suggestions.items()},
-            "cyclic": {"base_lr": self.base_lr, "max_lr": self.max_lr, "rule": CYCLIC_RULE},
+            "cyclic": {"base_lr": self.base_lr, "max_lr": self.max_lr, "rule": CYCLIC_RULE, "stability": self.stability},
+            "noise_sd": self.noise,
             **self.extra,
             "lrs": self.lrs,
             "losses": clean(self.losses),
             "smoothed": clean(self.smoothed),
+            "centred": [None if v is None else v for v in self.centred],
         }
 
 
-CYCLIC_RULE = "lecture: max_lr = LR at the loss minimum / 10, base_lr = LR where the loss starts to fall / 6"
+CYCLIC_RULE = ("max_lr = LR at the minimum of the loss / 10; base_lr = LR where the loss starts to fall "
+               "(its smoothed curve stays 1.5 noise sd below the plateau), at 33 batches per decade, / 6")
+SMOOTH_DECADES = 0.3  # bandwidth of the centred smoother (Gaussian kernel), in decades of LR
+FALL_NOISE_SDS = 1.5  # the loss has started to fall once the smoothed curve stays this many batch-noise sds below the plateau
+REFERENCE_POINTS_PER_DECADE = 299 / 9  # the default sweep: 300 batches from 1e-8 to 10
+RELIABLE_DECADES = 0.3  # a suggestion whose noise band is wider than this is flagged unreliable
+PLATEAU_SHARE = 0.25  # the plateau level: median raw loss over this first share of the points before the minimum
 
 
 def usable_points(lrs: list[float], smoothed: list[float]) -> list[int]:
@@ -92,6 +106,28 @@ def usable_points(lrs: list[float], smoothed: list[float]) -> list[int]:
     return finite[skip_start : n - skip_end]
 
 
+def centred_curve(xs: list[float], ys: list[float], bandwidth: float = SMOOTH_DECADES) -> tuple[list[float], list[float]]:
+    """Gaussian-kernel average of ys around each x (no lag, unlike an EMA), and each point's noise factor
+    sqrt(sum w^2)/sum w: the smoothed value's sd is the raw noise sd times it."""
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    out, factor = np.empty_like(y), np.empty_like(y)
+    for start in range(0, len(x), 512):  # rows in chunks: memory stays O(512 n)
+        w = np.exp(-0.5 * ((x[start : start + 512, None] - x[None, :]) / bandwidth) ** 2)
+        total = w.sum(axis=1)
+        out[start : start + 512] = (w @ y) / total
+        factor[start : start + 512] = np.sqrt((w * w).sum(axis=1)) / total
+    return out.tolist(), factor.tolist()
+
+
+def noise_sd(ys: list[float]) -> float:
+    """The batch-to-batch noise of the raw loss: robust sd of successive differences / sqrt 2 (a slow trend hardly moves it)."""
+    if len(ys) < 3:
+        return 0.0
+    d = np.diff(np.asarray(ys, dtype=float))
+    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2))
+
+
 def _steepest(x: list[float], y: list[float]) -> int:
     """Index of the most negative slope of y against x (central differences; the end points are never chosen)."""
     if len(y) < 3:
@@ -101,70 +137,136 @@ def _steepest(x: list[float], y: list[float]) -> int:
 
 
 def _valley(y: list[float]) -> int:
-    """fastai's valley: the longest decreasing subsequence of the loss, and the point half way along it."""
+    """fastai's valley: the longest decreasing subsequence of the loss, and the point half way along it.
+
+    lds[i] (the longest strictly decreasing run ending at i) by patience sorting: O(n log n)."""
     n = len(y)
+    tails: list[float] = []  # tails[k]: the largest -y ending a decreasing run of length k+1
     lds = [1] * n
-    max_start = max_end = 0
-    for i in range(1, n):
-        for j in range(i):
-            if y[i] < y[j] and lds[i] < lds[j] + 1:
-                lds[i] = lds[j] + 1
-        if lds[max_end] < lds[i]:
-            max_end = i
-            max_start = max_end - lds[max_end]
+    for i, v in enumerate(y):
+        k = bisect.bisect_left(tails, -v)
+        if k == len(tails):
+            tails.append(-v)
+        else:
+            tails[k] = -v
+        lds[i] = k + 1
+    max_end = max(range(n), key=lambda i: (lds[i], -i)) if n else 0
+    max_start = max_end - lds[max_end] if n else 0
     sections = (max_end - max_start) / 3
     return max(0, min(n - 1, max_start + int(sections) + int(sections / 2)))
 
 
-def _fall_start(y: list[float], i_min: int, share: float = 0.1) -> int:
-    """First point before the minimum where the loss has fallen by `share` of its total drop from the start."""
-    head = y[: max(1, min(len(y), 5))]
-    level = sorted(head)[len(head) // 2]
-    drop = level - y[i_min]
-    if drop <= 0:
-        return 0
-    for i in range(i_min + 1):
-        if y[i] <= level - share * drop:
-            return i
-    return i_min
+def _last_above(y: list[float], threshold: float, i_min: int) -> int:
+    """The fall start for a threshold: the point after the last one, before the minimum, at or above it.
+
+    Scanning back from the minimum, so a noise dip in the flat head cannot end the plateau early."""
+    for i in range(i_min, -1, -1):
+        if y[i] >= threshold:
+            return min(i + 1, i_min)
+    return 0
 
 
-def suggest(lrs: list[float], smoothed: list[float]) -> tuple[dict[str, Suggestion], float | None, float | None]:
-    """The four suggestions and the lecture's cyclic pair; each says which rule made it."""
-    idx = usable_points(lrs, smoothed)
-    rules = {
-        "steepest": "steepest descent of the smoothed loss against log10(LR)",
-        "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss, 1/2 of the way down",
-        "min_div_10": "LR at the minimum of the smoothed loss / 10",
-        "minimum": "LR at the minimum of the smoothed loss (an upper bound, not a training LR)",
-    }
+@dataclass
+class Analysis:
+    suggestions: dict[str, Suggestion]
+    base_lr: float | None
+    max_lr: float | None
+    centred: list[float | None]  # the centred curve on every swept point (None where not usable)
+    noise: float | None  # sd of the raw per-batch loss
+    stability: dict[str, dict[str, Any]]  # per cyclic bound: band (lo, hi), decades, reliable
+
+
+def _band(lrs_at: list[float], lo: int, hi: int, scale: float) -> dict[str, Any]:
+    a, b = lrs_at[lo] * scale, lrs_at[hi] * scale
+    decades = math.log10(b / a) if b > 0 and a > 0 else 0.0
+    return {"band": [a, b], "decades": round(decades, 3), "reliable": decades <= RELIABLE_DECADES}
+
+
+RULES = {
+    "steepest": "steepest descent of the smoothed loss (EMA) against log10(LR), before its minimum",
+    "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down",
+    "min_div_10": "LR at the minimum of the centred smoothed loss / 10",
+    "minimum": "LR at the minimum of the centred smoothed loss (an upper bound, not a training LR)",
+    "fall_start": "LR where the loss starts to fall: the smoothed curve stays 1.5 noise sd below the plateau from here on",
+}
+
+
+def ema_curve(losses: list[float], weight: float = 0.05) -> list[float]:
+    """The sweep's running smoothing (the newest loss has `weight`); non-finite points pass through."""
+    out: list[float] = []
+    for loss in losses:
+        if not math.isfinite(loss):
+            out.append(loss)
+            continue
+        prev = next((v for v in reversed(out) if math.isfinite(v)), None)
+        out.append(loss if prev is None else weight * loss + (1 - weight) * prev)
+    return out
+
+
+def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> Analysis:
+    """Suggestions read off the raw losses: the minimum and the fall start on a centred smoothing in
+    log10(LR) with a noise sd and noise bands; steepest and valley, fastai's rules, on the sweep's EMA."""
+    ema = ema_curve(losses) if ema is None else ema
+    idx = usable_points(lrs, losses)
+    centred: list[float | None] = [None] * len(lrs)
     if len(idx) < MIN_POINTS:
         note = f"only {len(idx)} usable points (need {MIN_POINTS}); sweep longer or start lower"
-        return {k: Suggestion(k, None, rule, note=note) for k, rule in rules.items()}, None, None
+        return Analysis({k: Suggestion(k, None, rule, note=note) for k, rule in RULES.items() if k != "fall_start"}, None, None, centred, None, {})
     xs = [math.log10(lrs[i]) for i in idx]
-    ys = [smoothed[i] for i in idx]
+    raw = [losses[i] for i in idx]
+    ys, factor = centred_curve(xs, raw)
+    for i, v in zip(idx, ys):
+        centred[i] = v
+    lr_at = [lrs[i] for i in idx]
     out: dict[str, Suggestion] = {}
     i_min = min(range(len(ys)), key=ys.__getitem__)
     at = lambda k: (lrs[idx[k]], ys[k], idx[k])  # noqa: E731
-    head = i_min + 1 if i_min >= 3 else len(ys)  # the steepest fall before the minimum, not the blow-up after it
-    lr, loss, i = at(_steepest(xs[:head], ys[:head]))
-    out["steepest"] = Suggestion("steepest", lr, rules["steepest"], loss, i)
-    lr, loss, i = at(_valley(ys))
-    out["valley"] = Suggestion("valley", lr, rules["valley"], loss, i)
+    es = [ema[i] for i in idx]
+    e_min = min(range(len(es)), key=es.__getitem__)
+    e_head = e_min + 1 if e_min >= 3 else len(es)
+    k = _steepest(xs[:e_head], es[:e_head])
+    out["steepest"] = Suggestion("steepest", lrs[idx[k]], RULES["steepest"], es[k], idx[k])
+    k = _valley(es)
+    out["valley"] = Suggestion("valley", lrs[idx[k]], RULES["valley"], es[k], idx[k])
     lr_min, loss_min, i_abs = at(i_min)
-    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, rules["min_div_10"], None, i_abs)
-    out["minimum"] = Suggestion("minimum", lr_min, rules["minimum"], loss_min, i_abs)
-    fall = _fall_start(ys, i_min)
+    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, RULES["min_div_10"], None, i_abs)
+    out["minimum"] = Suggestion("minimum", lr_min, RULES["minimum"], loss_min, i_abs)
+    # the plateau and the noise, from the stretch before the minimum
+    sd = noise_sd(raw[: i_min + 1]) if i_min >= 2 else noise_sd(raw)
+    n_head = max(3, int(PLATEAU_SHARE * i_min))
+    level = float(np.median(raw[:n_head]))
+    threshold = level - FALL_NOISE_SDS * sd
+    fall = _last_above(ys, threshold, i_min)
     lr_fall, loss_fall, i_fall = at(fall)
+    out["fall_start"] = Suggestion("fall_start", lr_fall, RULES["fall_start"], loss_fall, i_fall)
+    # noise bands: where each decision lands if the smoothed curve (and the plateau) move by ±1 sd
+    sd_level = 1.2533 * sd / math.sqrt(n_head)  # sd of a median of n_head points
+    sd_fall = math.hypot(sd * factor[fall], sd_level)
+    density = 1 / float(np.median(np.diff(xs))) if len(xs) > 1 else REFERENCE_POINTS_PER_DECADE
+    scale = density / REFERENCE_POINTS_PER_DECADE / 6
+    fall_band = _band(lr_at, _last_above(ys, threshold + sd_fall, i_min), _last_above(ys, threshold - sd_fall, i_min), scale)
+    near_min = [k for k, v in enumerate(ys) if v <= ys[i_min] + math.sqrt(2) * sd * factor[i_min]]
+    min_band = _band(lr_at, min(near_min), max(near_min), 0.1)
     max_lr = lr_min / 10
-    base_lr = lr_fall / 6
+    base_lr = lr_fall * scale
     if not base_lr < max_lr:  # the loss fell only near its minimum: keep a decade between the bounds
         base_lr = max_lr / 10
-    out["fall_start"] = Suggestion("fall_start", lr_fall, "LR where the smoothed loss has made 10% of its drop (the loss starts to fall)", loss_fall, i_fall)
+        fall_band["reliable"] = False
+    stability = {"base_lr": fall_band, "max_lr": min_band}
+    for name, band in stability.items():
+        if not band["reliable"]:
+            band["warning"] = (f"{name} is not reliable: within ±1 noise sd the rule's answer moves over {band['decades']:.2f} decades "
+                               f"({band['band'][0]:.2g} … {band['band'][1]:.2g}); sweep longer (--num-iter) or check the plot")
     if i_min == 0:
         for s in out.values():
             s.note = "the loss never fell: the sweep starts too high, or the model does not learn"
-    return out, base_lr, max_lr
+    return Analysis(out, base_lr, max_lr, centred, sd, stability)
+
+
+def suggest(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> tuple[dict[str, Suggestion], float | None, float | None]:
+    """The suggestions and the lecture's cyclic pair; each says which rule made it."""
+    a = analyse(lrs, losses, ema)
+    return a.suggestions, a.base_lr, a.max_lr
 
 
 # ---------------------------------------------------------------- running it for a config

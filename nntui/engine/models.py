@@ -44,32 +44,14 @@ class MLP(nn.Module):
         self.acts.append(None)
         self.layers = nn.Sequential(*blocks)
         self.layer_names = [f"fc{i + 1}" for i in range(len(self.linears))]
-        self._capture: tuple[list, list] | None = None
         init_weights(self, cfg)
 
-    def start_capture(self) -> None:
-        """Keep each Linear's input and each activation's output during the next forward passes."""
-        n = len(self.linears)
-        self._capture = ([None] * n, [None] * n)
-
-    def stop_capture(self) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
-        """(inputs, activation outputs) per Linear layer, as captured since start_capture."""
-        captured, self._capture = self._capture, None
-        return captured if captured is not None else ([], [])
+    def named_layers(self) -> dict[str, nn.Linear]:
+        """The Linear layers by their lecture names (fc1..fcN), as the probe takes them."""
+        return dict(zip(self.layer_names, self.linears))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self._capture is None:
-            return self.layers(x)
-        # Capturing here instead of with module hooks: hooks put every module call on torch's slow path.
-        inputs, outputs = self._capture
-        for i, block in enumerate(self.layers):
-            for module in block if isinstance(block, nn.Sequential) else (block,):
-                if module is self.linears[i]:
-                    inputs[i] = x.detach()
-                x = module(x)
-                if module is self.acts[i]:
-                    outputs[i] = x.detach()
-        return x
+        return self.layers(x)
 
 
 def _gain(cfg: ModelConfig) -> float:

@@ -1,10 +1,12 @@
 """The trainer: a preset's variants trained side by side, interleaved in short blocks of steps.
 
-Losses stay on the device and are read back once per block; probes move one tensor per probed step.
+Losses, probe statistics and the evaluation at a block's end stay on the device and come back in one
+transfer per block; nothing is read back per step.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -19,6 +21,7 @@ import torch.nn.functional as F
 from nntui.record import events as ev
 from nntui.engine.checkpoints import save_checkpoint
 from nntui.engine.data import Dataset
+from nntui.engine.determinism import DROPOUT_SEED_OFFSET, epoch_order, pin_matmul_precision, seed_dropout
 from nntui.errors import NntuiError
 from nntui.engine.models import MLP
 from nntui.engine.optim import Schedule, build_optimizer, build_schedule, l1_l2_penalty
@@ -41,8 +44,8 @@ def loss_function(task: str):
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:
-    """Mean loss and accuracy on (x, y) in eval mode; one transfer for both numbers."""
+def evaluate_on_device(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> torch.Tensor:
+    """[mean loss, accuracy] on (x, y) in eval mode, left on the device (accuracy 0 for regression)."""
     was_training = model.training
     model.eval()
     try:
@@ -56,9 +59,14 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str
             if task == "classification":
                 correct += (out.argmax(dim=1) == target).sum()
         denom = len(x) * (1 if task == "classification" else y.shape[1])
-        loss, acc = torch.stack([loss_sum / denom, correct / len(x)]).tolist()
+        return torch.stack([loss_sum / denom, correct / len(x)])
     finally:
         model.train(was_training)
+
+
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:
+    """Mean loss and accuracy on (x, y) in eval mode; one transfer for both numbers."""
+    loss, acc = evaluate_on_device(model, x, y, task, batch).tolist()
     return loss, (acc if task == "classification" else None)
 
 
@@ -77,8 +85,13 @@ class VariantRun:
         self.name, self.description, self.cfg, self.data, self.device = name, description, cfg, data, device
         self.checkpoint_dir = checkpoint_dir
         self.file_stem = slug(name)  # the runner sets one unique within the run (checkpoints.file_stems)
-        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture
+        pin_matmul_precision()
+        torch.manual_seed(cfg.seed)  # same seed, same initial weights across variants of one architecture (made on the CPU)
         self.model = MLP(data.input_dim, data.num_classes, cfg.model).to(device)
+        # batch order and dropout masks from CPU generators: the same run on every device
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.dropout_generator = torch.Generator().manual_seed(cfg.seed + DROPOUT_SEED_OFFSET)
+        seed_dropout(self.model, self.dropout_generator)
         self.optimizer = build_optimizer(self.model.parameters(), cfg.optimizer)
         n_train = len(data.x_train)
         self.batch_size = batch_size_for(cfg, n_train, name)
@@ -90,8 +103,7 @@ class VariantRun:
             self.total_steps = min(self.total_steps, cfg.max_steps)
         self.schedule: Schedule = build_schedule(self.optimizer, cfg.schedule, self.steps_per_epoch, self.total_steps, cfg.optimizer.lr)
         self.loss_fn = loss_function(data.task)
-        self.probe = Probe(self.model, self.optimizer)
-        self.generator = torch.Generator(device=device).manual_seed(cfg.seed)
+        self.probe = Probe(self.model, self.optimizer, layers=self.model.named_layers())
         self.loss_buffer = torch.zeros(BLOCK_STEPS, device=device)
         self.step = 0
         self.pos = 0  # batches done in the current epoch
@@ -101,6 +113,7 @@ class VariantRun:
         self.reason = ""
         self.best_test_loss = math.inf
         self.subset = min(cfg.eval_subset, len(data.x_test))
+        self.grid = [-1 + 2 * i / (PREDICTION_POINTS - 1) for i in range(PREDICTION_POINTS)]  # where a regression's curve is drawn
         self.model.train()
 
     @property
@@ -122,7 +135,7 @@ class VariantRun:
 
     def _next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.perm is None or self.pos == 0:
-            self.perm = torch.randperm(len(self.data.x_train), device=self.device, generator=self.generator)
+            self.perm = epoch_order(len(self.data.x_train), self.generator, self.device)  # one copy per epoch
         idx = self.perm[self.pos * self.batch_size : (self.pos + 1) * self.batch_size]
         # index_select: the same rows as x[idx], several times faster than advanced indexing on CPU
         return self.data.x_train.index_select(0, idx), self.data.y_train.index_select(0, idx)
@@ -150,15 +163,24 @@ class VariantRun:
         self.step += 1
         self.pos += 1
 
+    def steps_to_boundary(self) -> int:
+        """Steps to where the block must end: a periodic evaluation, an epoch end with a test evaluation,
+        or the end. Other epoch ends fall inside blocks (full-batch presets: 50 one-step epochs a block)."""
+        cfg, per_epoch = self.cfg, self.steps_per_epoch
+        next_test_epoch = -(-(self.step // per_epoch + 1) // cfg.test_every_epochs) * cfg.test_every_epochs
+        return min(BLOCK_STEPS, self.total_steps - self.step, cfg.eval_every - self.step % cfg.eval_every, next_test_epoch * per_epoch - self.step)
+
     def run_block(self, emit: Emit, stop: threading.Event) -> None:
-        """Train up to the next block boundary (block size, periodic eval, epoch end, the end)."""
+        """Train up to the next block boundary; the block's losses, probe statistics and, at its end, the
+        evaluation come back to the host in one transfer."""
         cfg = self.cfg
         first = self.step + 1
-        n = min(BLOCK_STEPS, self.total_steps - self.step, self.steps_per_epoch - self.pos, cfg.eval_every - self.step % cfg.eval_every)
+        n = self.steps_to_boundary()
         lr = self.current_lr()
         started = time.perf_counter()
         done = 0
         records: list[ProbeRecord] = []
+        epoch_end = False
         for slot in range(n):
             if stop.is_set():
                 break
@@ -168,16 +190,26 @@ class VariantRun:
             if probe:
                 records.append(self.probe.collect(step))
             done += 1
+            epoch_end = self.pos == self.steps_per_epoch
+            if epoch_end:
+                self.pos = 0
+                if slot < n - 1:  # no evaluation is due here (the block would end otherwise)
+                    self.schedule.after_epoch(None)
         if done == 0:
             return
-        losses = self.loss_buffer[:done].tolist()  # the block's one loss read-back
-        probed = self.probe.read(records)  # and its one read-back of probe statistics
+        ended = done == n
+        last = self.step >= self.total_steps
+        test = ended and (last or (epoch_end and round(self.epoch) % cfg.test_every_epochs == 0))
+        subset = ended and not test and self.step % cfg.eval_every == 0
+        if epoch_end and not test:
+            self.schedule.after_epoch(None)
+        losses, probed, evaluation, curve = self._read_block(done, records, test, subset)
         self.elapsed += time.perf_counter() - started
         bad = next((i for i, v in enumerate(losses) if not math.isfinite(v)), None)
         if bad is not None:
-            losses = losses[:bad]
             self.status = "diverged"
-            self.reason = f"loss became {'nan' if math.isnan(self.loss_buffer[bad].item()) else 'inf'} at step {first + bad}"
+            self.reason = f"loss became {'nan' if math.isnan(losses[bad]) else 'inf'} at step {first + bad}"
+            losses = losses[:bad]
             self.step = first + bad
         for step, layers, groups, opt_layers in probed:
             if step <= self.step:  # nothing past a divergence
@@ -188,40 +220,55 @@ class VariantRun:
         if self.status == "diverged":
             emit(ev.Alert(self.name, self.step, "error", f"{self.name}: {self.reason}; variant stopped (diverged)"))
             return
-        epoch_done = self.pos == self.steps_per_epoch
-        if epoch_done:
-            self.pos = 0
-        if epoch_done or self.step >= self.total_steps:
-            self._end_of_epoch(emit, epoch_done)
-        elif self.step % cfg.eval_every == 0:
-            self._periodic_eval(emit)
+        if subset:
+            emit(ev.Eval(self.name, self.step, self.epoch, "test_subset", *evaluation))
+        elif test:
+            self._after_test(emit, evaluation, curve, epoch_end)
+
+    def _read_block(self, done: int, records: list[ProbeRecord], test: bool, subset: bool):
+        """The block's one device-to-host transfer: losses, probe vectors, evaluation and fitted curve
+        concatenated on the device, then read back together.
+        Returns (losses, decoded probes, (eval loss, accuracy) or None, (mean, lower, upper) or None)."""
+        parts = [self.loss_buffer[:done]]
+        parts += [torch.as_tensor(r.values, device=self.device) for r in records]  # numpy probes on the CPU: views, no copy
+        sizes = [len(p) for p in parts]
+        if test or subset:
+            x, y = (self.data.x_test, self.data.y_test) if test else (self.data.x_test[: self.subset], self.data.y_test[: self.subset])
+            parts.append(evaluate_on_device(self.model, x, y, self.data.task))
+        curve_points = 0
+        if test and self.data.task == "regression":
+            parts.append(self.prediction_tensor())
+            curve_points = len(parts[-1])
+        flat = torch.cat(parts).tolist()  # the one host read of the block
+        losses = flat[:done]
+        probed = self.probe.read(records, flat[done : sum(sizes)])
+        evaluation = None
+        if test or subset:
+            loss, acc = flat[sum(sizes) : sum(sizes) + 2]
+            evaluation = (loss, acc if self.data.task == "classification" else None)
+        curve = None
+        if curve_points:
+            values = flat[len(flat) - curve_points :]
+            third = PREDICTION_POINTS
+            curve = (values[:third], values[third : 2 * third] or None, values[2 * third :] or None)
+        return losses, probed, evaluation, curve
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 
     # -- evaluation at boundaries
 
-    def _periodic_eval(self, emit: Emit) -> None:
-        loss, acc = evaluate(self.model, self.data.x_test[: self.subset], self.data.y_test[: self.subset], self.data.task)
-        emit(ev.Eval(self.name, self.step, self.epoch, "test_subset", loss, acc))
-
-    def _end_of_epoch(self, emit: Emit, epoch_done: bool = True) -> None:
-        """Full test-split evaluation at epoch ends (every test_every_epochs) and at the very end."""
+    def _after_test(self, emit: Emit, evaluation: tuple[float, float | None], curve, epoch_done: bool) -> None:
+        """A full test-split evaluation at an epoch end (every test_every_epochs) or at the very end."""
+        loss, acc = evaluation
         epoch = round(self.epoch)
-        last = self.step >= self.total_steps
-        if epoch % self.cfg.test_every_epochs and not last:
-            if self.step % self.cfg.eval_every == 0:
-                self._periodic_eval(emit)
-            self.schedule.after_epoch(None)
-            return
-        loss, acc = evaluate(self.model, self.data.x_test, self.data.y_test, self.data.task)
         if not math.isfinite(loss):
             self.status, self.reason = "diverged", f"test loss became non-finite at epoch {epoch}"
             emit(ev.Alert(self.name, self.step, "error", f"{self.name}: {self.reason}; variant stopped (diverged)"))
             return
         emit(ev.Eval(self.name, self.step, self.epoch, "test", loss, acc))
-        if self.data.task == "regression":
-            emit(self.predictions())
+        if curve is not None:
+            emit(ev.Predictions(self.name, self.step, self.grid, *curve))
         if epoch_done:
             self.schedule.after_epoch(loss)
         if self.cfg.keep_best and loss < self.best_test_loss and self.checkpoint_dir is not None:
@@ -231,22 +278,21 @@ class VariantRun:
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "best", str(path), loss))
 
     @torch.no_grad()
-    def predictions(self) -> ev.Predictions:
-        """The fitted curve on a grid; with mc_samples, the mean and a 90% interval with dropout on."""
-        grid = torch.linspace(-1, 1, PREDICTION_POINTS, device=self.device).unsqueeze(1)
+    def prediction_tensor(self) -> torch.Tensor:
+        """The fitted curve on the grid, on the device: the mean, then with mc_samples the 5 % and 95 %
+        quantiles of the samples taken with dropout on."""
+        grid = torch.tensor(self.grid, device=self.device).unsqueeze(1)
         was_training = self.model.training
         try:
             if self.cfg.mc_samples > 0:
                 self.model.train()
                 samples = self.model(grid.repeat(self.cfg.mc_samples, 1)).reshape(self.cfg.mc_samples, -1)
                 q = torch.quantile(samples, torch.tensor([0.05, 0.95], device=self.device), dim=0)
-                mean, lower, upper = torch.cat([samples.mean(0, keepdim=True), q]).tolist()
-            else:
-                self.model.eval()
-                mean, lower, upper = self.model(grid).squeeze(1).tolist(), None, None
+                return torch.cat([samples.mean(0), q.reshape(-1)])
+            self.model.eval()
+            return self.model(grid).reshape(-1)
         finally:
             self.model.train(was_training)
-        return ev.Predictions(self.name, self.step, grid.squeeze(1).tolist(), mean, lower, upper)
 
     def finish(self, emit: Emit, interrupted: bool) -> None:
         if self.status == "running":
@@ -256,6 +302,28 @@ class VariantRun:
             save_checkpoint(path, self.model, self.name, self.step, self.epoch, None)
             emit(ev.Checkpoint(self.name, self.step, self.epoch, "last", str(path), None))
         emit(ev.VariantFinished(self.name, self.status, self.step, self.epoch, self.reason))
+
+    def train_step(self, slot: int, probe: bool = False) -> None:
+        """Public step (the LR range test's): the next batch, a new permutation once the epoch is used; loss into loss_buffer[slot]."""
+        self.pos = 0 if self.pos >= self.steps_per_epoch else self.pos
+        self._train_step(slot, probe)
+
+    def save_state(self) -> dict:
+        """Everything a detour (an LR range test) changes: weights, optimizer, schedule, data position, RNGs."""
+        cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
+        return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+                "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
+
+    def restore_state(self, saved: dict) -> None:
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.model.train(saved["training"])
+        self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
+        self.generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["cpu_rng"])
+        if saved["cuda_rng"] is not None:
+            torch.cuda.set_rng_state(saved["cuda_rng"], self.device)
 
 
 def requested_threads() -> int | None:

@@ -123,7 +123,7 @@ def _flat_records(records: list[Any], where: str, needs_name: bool = True) -> No
         if needs_name and not isinstance(record.get("name"), str):
             raise ValueError(f"{where}: an entry has no name")
         for key, value in record.items():
-            if key == "name" and isinstance(value, str):
+            if key in ("name", "scheduler") and isinstance(value, str):  # scheduler: nntui.watch(scheduler=)'s class
                 record[key] = value[:200]
             elif isinstance(value, list):
                 if not all(_number(v) for v in value):
@@ -319,3 +319,43 @@ class Skipped(Event):
 
     type: ClassVar[str] = "skipped"
     lines: int
+
+
+@dataclass
+class LRSweepStarted(Event):
+    """An LR range test begins: `nntui lr-find`, or before a run whose cyclic / one-cycle bounds are "auto"."""
+
+    type: ClassVar[str] = "lr_sweep_started"
+    variant: str
+    start_lr: float
+    end_lr: float
+    num_iter: int  # planned batches, one LR each
+    preset: str = ""
+    dataset: str = ""
+    device: str = ""
+
+
+@dataclass
+class LRSweepPoints(Event):
+    """One read-back block of the sweep, with the suggestions read off the curve so far."""
+
+    type: ClassVar[str] = "lr_sweep_points"
+    variant: str
+    first_index: int  # 0-based sweep index of lrs[0]
+    lrs: list[float]
+    losses: list[float]  # raw; null where not finite
+    smoothed: list[float]  # the EMA the sweep's divergence stop watches
+    suggestions: dict[str, float | None] = field(default_factory=dict)  # provisional: name -> lr
+
+
+@dataclass
+class LRSweepFinished(Event):
+    type: ClassVar[str] = "lr_sweep_finished"
+    variant: str
+    steps: int
+    stopped: str  # "completed" | "diverged" | "non-finite" | "interrupted"
+    stop_reason: str
+    suggestions: dict[str, dict[str, Any]]  # name -> {lr, loss, index, rule, note?}
+    cyclic: dict[str, Any]  # base_lr, max_lr, rule, stability (per bound: band, decades, reliable, warning?)
+    centred: list[float | None] = field(default_factory=list)  # the curve the suggestions were read from
+    file: str = ""  # the lr_find.json written

@@ -79,6 +79,8 @@ class VariantState:
     layer_stats_step: int = 0
     grad_median_history: dict[str, BoundedSeries] = field(default_factory=dict)
     first_layer_stats: list[dict[str, Any]] = field(default_factory=list)  # first probe
+    grad_nonfinite_since: dict[str, int] = field(default_factory=dict)  # layer -> first probe whose gradient turned non-finite
+    _grad_finite_seen: set = field(default_factory=set)
     optimizer: dict[str, Any] = field(default_factory=dict)  # latest OptimizerState as dict
     predictions: dict[str, Any] | None = None
     checkpoints: dict[str, dict[str, Any]] = field(default_factory=dict)  # kind -> latest
@@ -110,6 +112,29 @@ class VariantState:
         return (self.total_steps - self.step) / max(self.steps_per_second, 1e-9)
 
 
+@dataclass
+class SweepState:
+    """An LR range test as its events tell it: the curve so far and the suggestions (provisional until finished)."""
+
+    variant: str
+    start_lr: float = 0.0
+    end_lr: float = 0.0
+    num_iter: int = 0
+    lrs: list[float] = field(default_factory=list)
+    losses: list[float | None] = field(default_factory=list)
+    smoothed: list[float | None] = field(default_factory=list)
+    suggestions: dict[str, float | None] = field(default_factory=dict)  # name -> lr
+    cyclic: dict[str, Any] = field(default_factory=dict)  # base_lr, max_lr, rule, stability (once finished)
+    centred: list[float | None] = field(default_factory=list)
+    stopped: str = ""  # "" while running, else the sweep's stop status
+    stop_reason: str = ""
+    file: str = ""
+
+    @property
+    def running(self) -> bool:
+        return not self.stopped
+
+
 class RunState:
     """Thread-safe: the trainer thread applies events while the UI thread reads under `lock`."""
 
@@ -134,6 +159,7 @@ class RunState:
         self.writer_pid, self.writer_host = 0, ""  # the process writing the run log
         self.error = ""  # status "failed": what went wrong
         self.skipped_lines = 0  # log lines (or events) that could not be read: shown, not fatal
+        self.sweeps: dict[str, SweepState] = {}  # LR range tests by variant, in the order they ran
 
     def apply(self, event: ev.Event) -> None:
         """Apply one event; one that does not fit the state so far (a hand-edited or foreign log) is counted in skipped_lines."""
@@ -203,6 +229,10 @@ class RunState:
             series = v.grad_median_history.setdefault(layer["name"], BoundedSeries(512))
             if layer["grad"][2] is not None:
                 series.append(e.step, layer["grad"][2])
+            if layer.get("grad_norm") is not None:
+                v._grad_finite_seen.add(layer["name"])
+            elif layer["name"] in v._grad_finite_seen:  # None from the start: a layer without a gradient
+                v.grad_nonfinite_since.setdefault(layer["name"], e.step)
 
     def _on_optimizer_state(self, e: ev.OptimizerState) -> None:
         self._variant(e.variant).optimizer = {"step": e.step, "groups": e.groups, "layers": e.layers}
@@ -229,6 +259,27 @@ class RunState:
     def _on_variant_finished(self, e: ev.VariantFinished) -> None:
         v = self._variant(e.variant)
         v.status, v.step, v.epoch, v.finish_reason = e.status, e.step, e.epoch, e.reason
+
+    def _on_lr_sweep_started(self, e: ev.LRSweepStarted) -> None:
+        self.sweeps[e.variant] = SweepState(e.variant, e.start_lr, e.end_lr, e.num_iter)
+        if not self.preset:  # a range test runs before run_started: the header can name the run already
+            self.preset, self.dataset, self.device = e.preset, e.dataset, e.device
+        if self.status == "waiting":
+            self.status = "sweeping"
+
+    def _on_lr_sweep_points(self, e: ev.LRSweepPoints) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        del sweep.lrs[e.first_index :], sweep.losses[e.first_index :], sweep.smoothed[e.first_index :]
+        sweep.lrs.extend(e.lrs)
+        sweep.losses.extend(e.losses)
+        sweep.smoothed.extend(e.smoothed)
+        sweep.suggestions = dict(e.suggestions)
+
+    def _on_lr_sweep_finished(self, e: ev.LRSweepFinished) -> None:
+        sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
+        sweep.suggestions = {name: s.get("lr") for name, s in e.suggestions.items()}
+        sweep.cyclic, sweep.centred, sweep.file = dict(e.cyclic), list(e.centred), e.file
+        sweep.stopped, sweep.stop_reason = e.stopped, e.stop_reason
 
     def _on_run_finished(self, e: ev.RunFinished) -> None:
         self.status = e.status

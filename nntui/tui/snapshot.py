@@ -56,6 +56,7 @@ class Snapshot:
     alerts: list[tuple[str, str]] = field(default_factory=list)  # (level, message), newest last
     samples: dict[str, tuple[list[float], list[float]]] = field(default_factory=dict)
     variants: list[VariantView] = field(default_factory=list)
+    sweeps: list[dict[str, Any]] = field(default_factory=list)  # LR range tests (record.state.SweepState as dicts)
 
     def variant(self, index: int) -> VariantView | None:
         if not self.variants:
@@ -91,4 +92,5 @@ def take_snapshot(state: RunState) -> Snapshot:
             alerts=[(a.level, a.message) for a in list(state.alerts)[-20:]],
             samples={k: (list(x), list(y)) for k, (x, y) in state.samples.items()},
             variants=[_variant(v) for v in state.variants.values()],
+            sweeps=[copy.deepcopy(vars(s)) for s in state.sweeps.values()],
         )

@@ -8,14 +8,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nntui.expect import LrSchedule, names_of
 from nntui.record.state import RunState, VariantState
-from nntui.verdicts.registry import Judgement, fmt, final_loss, kind, progress, ready, test_loss_of, variant_of
+from nntui.verdicts.registry import Finding, Line, fmt, final_loss, kind, progress, ready, test_loss_of, variant_of
 
 REL = 1e-6  # tolerance when comparing recorded LRs with the expected ones
-
-
-def _names(value: Any) -> list[str]:
-    return list(value) if isinstance(value, list) else [value]
 
 
 def _trace(v: VariantState) -> list[tuple[float, float]]:
@@ -73,7 +70,7 @@ def _check_cyclic(v: VariantState) -> tuple[bool, str]:
     ok = inside and reaches_top and reaches_base and turns >= 2
     text = f"LR cycles {s.get('mode', 'triangular')} between {fmt(min(lrs))} and {fmt(max(lrs))} (bounds {fmt(base)}–{fmt(top)}, {turns} turns)"
     if not inside:
-        text += " — LR left the bounds"
+        text += ", LR left the bounds"
     return ok, text
 
 
@@ -87,7 +84,7 @@ def _check_step(v: VariantState) -> tuple[bool, str]:
     text = f"LR ×{gamma:g} every {size} epochs: {' → '.join(fmt(10 ** l, 2) for l in levels)}"
     if wrong:
         x, lr = wrong[0]
-        text += f" — but step {int(x)} ran at {fmt(lr)}, expected {fmt(lr0 * gamma ** (_epoch_of(x, v) // size))}"
+        text += f", but step {int(x)} ran at {fmt(lr)}, expected {fmt(lr0 * gamma ** (_epoch_of(x, v) // size))}"
     return ok, text
 
 
@@ -116,7 +113,7 @@ def _check_plateau(v: VariantState) -> tuple[bool, str]:
     where = ", ".join(f"after epoch {e} ({patience + 1} epochs without a better test loss)" for e in drops[:3]) or "never (the test loss kept improving)"
     text = f"LR lowered ×{factor:g} {where}; final LR {fmt(v.lr.last())}"
     if wrong:
-        text += f" — but step {int(wrong[0][0])} ran at {fmt(wrong[0][1])}"
+        text += f", but step {int(wrong[0][0])} ran at {fmt(wrong[0][1])}"
     return ok, text
 
 
@@ -131,7 +128,7 @@ def _check_one_cycle(v: VariantState) -> tuple[bool, str]:
     rises = all(a <= b * (1 + 1e-9) for a, b in zip(lrs[: i + 1], lrs[1 : i + 1]))
     falls = all(a >= b * (1 - 1e-9) for a, b in zip(lrs[i:], lrs[i + 1 :]))
     ok = rises and falls and peak >= 0.8 * top and lrs[-1] < lrs[0]  # the last block starts before the final anneal
-    return ok, f"LR {fmt(lrs[0])} → peak {fmt(peak)} (max_lr {fmt(top)}) → {fmt(lrs[-1])}" + ("" if rises and falls else " — not one rise then one fall")
+    return ok, f"LR {fmt(lrs[0])} → peak {fmt(peak)} (max_lr {fmt(top)}) → {fmt(lrs[-1])}" + ("" if rises and falls else ", not one rise then one fall")
 
 
 def _check_warmup(v: VariantState) -> tuple[bool, str]:
@@ -170,31 +167,29 @@ def _loss_after_first_drop(v: VariantState) -> tuple[float, float] | None:
 # ---------------------------------------------------------------- kinds
 
 @kind("lr-schedule")
-def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
-    """Each `variant`'s LR followed its schedule (and, with `baseline` and `better`, it beat the baseline's loss).
+def lr_schedule(state: RunState, e: LrSchedule) -> tuple[dict[str, Line], Finding]:
+    """Each `variant`'s LR followed its schedule (and, with `better`, it beat the baseline's loss).
 
     Options: metric = "test" | "train"; better = true (the scheduled variants end lower than the baseline);
     drop_helps = true (the train loss right after the first LR drop is lower than right before it).
     """
-    # variants left out of this run (--variant) are not waited for
-    names = [n for n in _names(e["variant"]) if n in state.variants]
-    baseline = e.get("baseline") if e.get("baseline") in state.variants else None
+    # variants left out of this run (--variant) are not waited for; judge() says when none is left
+    names = [n for n in names_of(e.variant) if n in state.variants]
+    baseline = e.baseline if e.baseline in state.variants else None
     if not names:
-        return {}, (None, "")
-    metric, label = (test_loss_of, "test loss") if e.get("metric", "test") == "test" else (final_loss, "train loss")
-    out: dict[str, tuple[bool | None, str]] = {}
+        return {}, Finding(None, why="none of the scheduled variants ran")
+    metric, label = (test_loss_of, "test loss") if e.metric == "test" else (final_loss, "train loss")
+    out: dict[str, Line] = {}
     results: dict[str, bool] = {}
     for name in names:
         v = variant_of(state, name)
-        if v is None:
-            continue
         if v.status == "diverged":
-            out[name] = (False if ready(state, [name], 0.99) else None, f"{name}: diverged ({v.finish_reason or 'non-finite loss'})")
+            out[name] = Line(False if ready(state, [name], 0.99) else None, f"{name}: diverged ({v.finish_reason or 'non-finite loss'})", no="the schedule did not keep it stable")
             results[name] = False
             continue
         check = CHECKS.get(_sched(v).get("name", "none"))
         ok, text = check(v) if check else (False, f"schedule {_sched(v).get('name')!r} has no LR check")
-        if e.get("drop_helps"):
+        if e.drop_helps:
             pair = _loss_after_first_drop(v)
             if pair is None:
                 ok, text = False, text + "; no LR drop yet"
@@ -206,26 +201,24 @@ def lr_schedule(state: RunState, e: dict[str, Any]) -> Judgement:
         if kept is not None:
             ok = ok and kept
             text += f"; {kept_text}"
-        text = f"{name}: {text}; {label} {fmt(metric(v))}"
         done = progress(v) >= 0.99
-        out[name] = (ok if done else None, text)
+        out[name] = Line(ok if done else None, f"{name}: {text}; {label} {fmt(metric(v))}", "as scheduled", "not as scheduled")
         results[name] = ok
     if baseline is not None and (b := variant_of(state, baseline)) is not None:
         sched = _sched(b).get("name", "none")
         how = f"constant LR {fmt(_lr0(b))}" if sched == "none" else f"{sched} schedule, LR {fmt(_lr0(b))}" + (" without warmup" if sched.startswith("warmup") and not _sched(b).get("warmup_epochs") else "")
-        out[baseline] = (None, f"{baseline}: {how}; {label} {fmt(metric(b))}")
+        out[baseline] = Line(None, f"{baseline}: {how}; {label} {fmt(metric(b))}")
     everyone = names + ([baseline] if baseline else [])
     if not ready(state, everyone, 0.99):
-        return out, (None, "too early: the LR schedule shows over the whole run")
+        return out, Finding(None, why="too early: the LR schedule shows over the whole run")
     ok = all(results.get(n, False) for n in names)
     comparison = ""
     if baseline is not None:
         base_m = metric(variant_of(state, baseline))
         beats = all(metric(variant_of(state, n)) < base_m for n in names)
         comparison = f"; {label} " + ", ".join(f"{n} {fmt(metric(variant_of(state, n)))}" for n in everyone)
-        if e.get("better"):
+        if e.better:
             ok = ok and beats
-            comparison += "" if beats else f" — {baseline} is not beaten"
-    lines = "; ".join(out[n][1].split(": ", 1)[1].split(";")[0] for n in names if n in out)
-    text = e.get("finding", "the LR followed its schedule")
-    return out, (ok, (f"{text} — reproduced ({lines}{comparison})" if ok else f"not reproduced: {lines}{comparison}"))
+            comparison += "" if beats else f", {baseline} is not beaten"
+    lines = "; ".join(out[n].detail.split(": ", 1)[1].split(";")[0] for n in names if n in out)
+    return out, Finding(ok, e.finding or "the LR followed its schedule", lines + comparison)

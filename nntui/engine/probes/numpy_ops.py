@@ -1,6 +1,7 @@
 """NumpyOps: a probe's array operations on numpy arrays (CPU tensors are viewed, not copied).
 
 numpy costs about a microsecond per call where torch's dispatch costs 5-10: most of a CPU probe's time.
+Sums and norms accumulate in float64, as TorchOps does, so both backends give the same figures.
 No torch import: these reductions run on numpy views of CPU tensors.
 """
 
@@ -46,7 +47,8 @@ class NumpyOps:
         return self._cache.get(key, lambda: np.asarray(make_values(), dtype=np.int64))
 
     def norms(self, xs: list) -> list:
-        return [math.sqrt(np.dot(f, f)) for f in (x.reshape(-1) for x in xs)]
+        # einsum, not np.dot: a float64 dot goes to a threaded BLAS, 1000x slower on a busy machine
+        return [math.sqrt(np.einsum("i,i->", f, f)) for f in (x.reshape(-1).astype(np.float64) for x in xs)]
 
     def sums_of(self, xs: list) -> list:
         return [float(x.sum(dtype=np.float64)) for x in xs]
@@ -59,15 +61,21 @@ class NumpyOps:
         for x, y in zip(xs, ys):
             np.copyto(x, y)
 
+    def medians(self, xs: list) -> list:
+        """Lower medians (the element of rank (n - 1) // 2), found by selection, not a full sort."""
+        return [float(np.partition(f, k)[k]) for f, k in ((x.reshape(-1), (x.size - 1) // 2) for x in xs)]
+
     def empty_like(self, x: np.ndarray) -> np.ndarray:
         return np.empty_like(x)
 
     def abs(self, xs: list) -> list:
-        """Into buffers reused from probe to probe: warm in the cache, no fresh pages. Valid until the next call."""
-        return [np.abs(x, out=self._cache.get(("abs", x.shape, x.dtype.str), lambda x=x: np.empty_like(x))) for x in xs]
+        """Into buffers reused from probe to probe: warm in the cache, no fresh pages. Valid until the next call.
+        One buffer per position in xs: same-shaped layers must not share one (each would overwrite the last)."""
+        return [np.abs(x, out=self._cache.get(("abs", i, x.shape, x.dtype.str), lambda x=x: np.empty_like(x)))
+                for i, x in enumerate(xs)]
 
     def inverse_root(self, vs: list, scales: list[float], eps: list[float], lrs: list[float]) -> tuple[list, list]:
-        v_hat = [v * s for v, s in zip(vs, scales)]
+        v_hat = [v.astype(np.float64) * s for v, s in zip(vs, scales)]
         return v_hat, [lr / (np.sqrt(v) + e) for v, e, lr in zip(v_hat, eps, lrs)]
 
     def flat(self, x):
@@ -89,10 +97,10 @@ class NumpyOps:
         return x.min(), x.max()  # propagate NaN
 
     def sum(self, x, axes):
-        return x.sum(axis=axes)
+        return x.sum(axis=axes, dtype=np.float64)
 
     def norm(self, x, axes):
-        rows = x.reshape(x.shape[0], -1)  # axes are all but the first
+        rows = x.reshape(x.shape[0], -1).astype(np.float64)  # axes are all but the first
         return np.sqrt(np.einsum("ij,ij->i", rows, rows))
 
     def amin(self, x, axis: int):

@@ -18,6 +18,9 @@ QUANTILE_SAMPLE = 512  # quartiles of bigger tensors come from a fixed sample of
 # |x - centre| >= threshold counts as saturated (sigmoid: outside (0.01, 0.99); tanh: outside (-0.99, 0.99))
 SATURATION = {"sigmoid": (0.5, 0.49), "tanh": (0.0, 0.99)}
 ACT_FIELDS = ("act_mean", "act_std", "saturation", "dead")
+# effective_lr: the median over the layer's weights of lr / (sqrt(v_hat) + eps), the step per unit of
+# first moment (Adam family, RMSprop, Adagrad). A median, not a mean: weights that never get a gradient
+# (MNIST's border pixels: v = 0) have steps of lr / eps and would dominate a mean by orders of magnitude.
 OPT_FIELDS = ("momentum_norm", "exp_avg_norm", "exp_avg_sq_rms", "effective_lr")
 LAYER_FIELDS = (*ACT_FIELDS, "weight_norm", "grad_norm", "update_norm", "update_ratio", *OPT_FIELDS)
 
@@ -26,7 +29,7 @@ LAYER_FIELDS = (*ACT_FIELDS, "weight_norm", "grad_norm", "update_norm", "update_
 class ProbeLayout:
     """Where each number sits in a probe's flat vector of reductions.
 
-    Order: weight norms (one per layer), optimizer-state norms, second-moment sums, step sums, gradient
+    Order: weight norms (one per layer), optimizer-state norms, second-moment sums, step medians, gradient
     norms, update norms, minima then maxima of |grad| and inputs (2 x 2 x layers), sorted-sample values
     around the quartiles (2 x layers x 6), then per group of stacked activations its sums, norms,
     saturated counts and dead counts (each one per layer of the group).
@@ -36,8 +39,8 @@ class ProbeLayout:
     opt_slots: list[tuple[int, int]]  # per layer: index among optimizer norms of (momentum, first moment), -1 if none
     second: list[tuple[int, int]]  # per layer with a second moment: (layer, elements)
     quantile_sizes: tuple[int, ...] = ()
-    act_groups: list[tuple[list[int], int, int]] = field(default_factory=list)  # (layers stacked together, batch, units)
-    activation: str = ""
+    # (layers stacked together, batch, units, activation kind: capture.ACTIVATION_KINDS' values or "output")
+    act_groups: list[tuple[list[int], int, int, str]] = field(default_factory=list)
 
 
 # -- device side
@@ -83,20 +86,20 @@ def five_number_parts(ops, grads: list, inputs: list) -> tuple[list, Any, tuple[
     return [*mins, *maxs], around_quartiles, sizes
 
 
-def activation_parts(ops, stacked, activation: str):
+def activation_parts(ops, stacked, kind: str):
     """Reductions of stacked (layers, batch, units) activations: per layer the sum and L2 norm about the
     activation's centre, the saturated count and the dead-unit count (field by field).
 
     Saturated: a sigmoid/tanh output in its flat tails. Dead: a unit saturated (ReLU family: not positive)
-    on every example of the batch.
+    on every example of the batch. A layer's own output (kind "output") has neither.
     """
-    centre, threshold = SATURATION.get(activation, (0.0, None))
+    centre, threshold = SATURATION.get(kind, (0.0, None))
     shifted = stacked - centre if centre else stacked  # moments about the centre: little cancellation
     total = ops.sum(shifted, (1, 2))
     norm = ops.norm(shifted, (1, 2))
     if threshold is None:
         saturated = ops.nan_like_rows(total)
-        dead = ops.count(ops.amax(shifted, 1) <= 0, 1)
+        dead = ops.count(ops.amax(shifted, 1) <= 0, 1) if kind == "relu" else ops.nan_like_rows(total)
     else:
         distance = abs(shifted)
         saturated = ops.count(distance >= threshold, (1, 2))
@@ -107,16 +110,16 @@ def activation_parts(ops, stacked, activation: str):
 def reduce_step(ops, layout: ProbeLayout, state_norms: list, grads: list, updates: list, inputs: list, outputs: list):
     """Every reduction of a probed step after the mutable state's (state_norms: weight and optimizer-state
     norms, second-moment sums), as one flat vector in ProbeLayout's order; fills in the layout's sample
-    sizes and activation groups. outputs: per layer its activation's output, or None."""
+    sizes and activation groups. outputs: per layer (kind, its activation as a (batch, units) array), or None."""
     ends, around_quartiles, layout.quantile_sizes = five_number_parts(ops, grads, inputs)
-    groups: dict[tuple[int, ...], list[int]] = {}
-    for i, out in enumerate(outputs):
-        if out is not None and out.ndim == 2 and out.shape[0] > 0:
-            groups.setdefault(tuple(out.shape), []).append(i)
+    groups: dict[tuple, list[int]] = {}
+    for i, found in enumerate(outputs):
+        if found is not None and found[1].ndim == 2 and found[1].shape[0] > 0:
+            groups.setdefault((found[0], *found[1].shape), []).append(i)
     act_parts = []
-    for shape, members in groups.items():  # layers whose outputs share a shape: one pass for all of them
-        act_parts.append(activation_parts(ops, ops.stack([outputs[i] for i in members]), layout.activation))
-        layout.act_groups.append((members, shape[0], shape[1]))
+    for (kind, batch, units), members in groups.items():  # same kind and shape: one pass for all of them
+        act_parts.append(activation_parts(ops, ops.stack([outputs[i][1] for i in members]), kind))
+        layout.act_groups.append((members, batch, units, kind))
     return ops.concat([ops.scalars([*state_norms, *ops.norms(grads + updates), *ends]), around_quartiles, *act_parts])
 
 
@@ -141,9 +144,9 @@ def five_numbers_from(ends: list[float], around: list[float], sizes: tuple[int, 
     return rows
 
 
-def activation_stats_from(total: float, norm: float, saturated: float, dead: float, batch: int, units: int, activation: str) -> list[float]:
+def activation_stats_from(total: float, norm: float, saturated: float, dead: float, batch: int, units: int, kind: str) -> list[float]:
     """[mean, std (unbiased), saturated fraction, dead fraction] of one layer from its activation_parts."""
-    centre = SATURATION.get(activation, (0.0, None))[0]
+    centre = SATURATION.get(kind, (0.0, None))[0]
     count = batch * units
     std = math.sqrt(max(norm * norm - total * total / count, 0.0) / (count - 1)) if count > 1 else math.nan
     return [total / count + centre, std, saturated / count, dead / units]
@@ -158,16 +161,16 @@ def decode(values: list[float], layout: ProbeLayout, names: list[str]) -> list[d
     for size in (n, n_opt, n_second, n_second, n, n, 4 * n, 12 * n):
         parts.append(values[start : start + size])
         start += size
-    weight_norms, opt_norms, v_sums, step_sums, grad_norms, update_norms, ends, around = parts
+    weight_norms, opt_norms, v_sums, step_medians, grad_norms, update_norms, ends, around = parts
     fives = five_numbers_from(ends, around, layout.quantile_sizes)
     acts = [[math.nan] * 4 for _ in range(n)]
-    for members, batch, units in layout.act_groups:
+    for members, batch, units, kind in layout.act_groups:
         size = len(members)
         fields = [values[start + f * size : start + (f + 1) * size] for f in range(4)]
         for j, i in enumerate(members):
-            acts[i] = activation_stats_from(*(f[j] for f in fields), batch, units, layout.activation)
+            acts[i] = activation_stats_from(*(f[j] for f in fields), batch, units, kind)
         start += 4 * size
-    second = {i: (math.sqrt(v_sums[k] / count), step_sums[k] / count) for k, (i, count) in enumerate(layout.second)}
+    second = {i: (math.sqrt(v_sums[k] / count), step_medians[k]) for k, (i, count) in enumerate(layout.second)}
     layers = []
     for i, name in enumerate(names):
         weight_norm, update_norm = weight_norms[i], update_norms[i]

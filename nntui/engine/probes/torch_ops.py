@@ -1,7 +1,8 @@
 """The array operations a probe's reductions need, as torch kernels (TorchOps), and which backend a
 device gets: torch on a GPU, where kernels are launched asynchronously and batched across layers
 (foreach norms); numpy on a CPU (numpy_ops.NumpyOps), where torch's per-call dispatch (~5-10 us) is
-most of the cost of a probe's ~40 small reductions. Both give the same numbers (tests compare them).
+most of the cost of a probe's ~40 small reductions. Both give the same numbers (tests compare them): sums
+and norms accumulate in float64 on every device but MPS, which has none.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ class TorchOps:
 
     def __init__(self, device: torch.device) -> None:
         self.device = device
+        self.dtype = torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
         self._cache = OpsCache()
 
     def array(self, t: torch.Tensor) -> torch.Tensor:
@@ -29,11 +31,11 @@ class TorchOps:
         return self._cache.get(key, lambda: torch.as_tensor(make_values(), dtype=torch.long, device=self.device))
 
     def norms(self, xs: list) -> list:
-        return list(torch._foreach_norm(xs)) if xs else []
+        return list(torch._foreach_norm(xs, 2, dtype=self.dtype)) if xs else []
 
     def sums_of(self, xs: list) -> list:
         """Sums of non-negative tensors (their 1-norms)."""
-        return list(torch._foreach_norm(xs, 1)) if xs else []
+        return list(torch._foreach_norm(xs, 1, dtype=self.dtype)) if xs else []
 
     def sub_(self, xs: list, ys: list) -> None:
         torch._foreach_sub_(xs, ys)
@@ -41,15 +43,19 @@ class TorchOps:
     def copy_(self, xs: list, ys: list) -> None:
         torch._foreach_copy_(xs, ys)
 
+    def medians(self, xs: list) -> list:
+        """Lower medians (the element of rank (n - 1) // 2; torch.median's choice too), as device tensors."""
+        return [x.reshape(-1).kthvalue((x.numel() - 1) // 2 + 1).values for x in xs]
+
     def empty_like(self, x: torch.Tensor) -> torch.Tensor:
         return torch.empty_like(x)
 
     def abs(self, xs: list) -> list:
         return list(torch._foreach_abs(xs))
 
-    def inverse_root(self, vs: list, scales: list[float], eps: list[float], lrs: list[float]) -> tuple[list, list]:
-        """(v * scale, lr / (sqrt(v * scale) + eps)) per tensor."""
-        v_hat = torch._foreach_mul(vs, scales)
+    def inverse_root(self, vs: list, scales: list, eps: list[float], lrs: list[float]) -> tuple[list, list]:
+        """(v * scale, lr / (sqrt(v * scale) + eps)) per tensor; a scale may be a device tensor."""
+        v_hat = [v.to(self.dtype) * s for v, s in zip(vs, scales)]
         steps = torch._foreach_sqrt(v_hat)
         torch._foreach_add_(steps, eps)
         torch._foreach_reciprocal_(steps)
@@ -75,10 +81,10 @@ class TorchOps:
         return tuple(torch.aminmax(x))  # propagates NaN
 
     def sum(self, x, axes):
-        return x.sum(dim=axes)
+        return x.sum(dim=axes, dtype=self.dtype)
 
     def norm(self, x, axes):  # axes: all but the first
-        return torch.linalg.vector_norm(x, dim=axes)
+        return torch.linalg.vector_norm(x, dim=axes, dtype=self.dtype)
 
     def amin(self, x, axis: int):
         return x.amin(dim=axis)
@@ -87,16 +93,16 @@ class TorchOps:
         return x.amax(dim=axis)
 
     def count(self, x, axes):
-        return x.sum(dim=axes).float()
+        return x.sum(dim=axes, dtype=self.dtype)
 
     def nan_like_rows(self, x):
         return torch.full_like(x, math.nan)
 
     def scalars(self, xs: list):
-        return torch.stack(xs).float() if xs else torch.empty(0, device=self.device)
+        return torch.stack([x.to(self.dtype) for x in xs]) if xs else torch.empty(0, dtype=self.dtype, device=self.device)
 
     def concat(self, xs: list):
-        return torch.cat([x.float() for x in xs])
+        return torch.cat([x.to(self.dtype) for x in xs])
 
     def to_list(self, xs: list) -> list[float]:
         return torch.cat(xs).tolist()  # one device-to-host transfer

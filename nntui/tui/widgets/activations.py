@@ -1,40 +1,33 @@
-"""Activations panel: per-layer boxplots of activations, with saturation % and dead-ReLU %."""
+"""Activations panel: per-layer boxes of the hidden activations, with saturation % and dead-ReLU %."""
 
 from __future__ import annotations
 
-from rich.table import Table
 from textual.app import ComposeResult
-from textual.containers import Vertical
+from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
-from nntui.tui.widgets.common import Plot, ViewOptions, fmt, fmt_pct
+from nntui.tui.widgets.chart import BoxFigure
+from nntui.tui.widgets.common import Chart, ViewOptions, fmt, fmt_pct, TextTable, update_static
 
 
-class ActivationsPanel(Vertical):
+class ActivationsPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
-        yield Plot(id="act-plot")
+        yield Chart(id="act-plot")
         yield Static(id="act-table")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
         v = snap.variant(view.selected)
-        plot = self.query_one("#act-plot", Plot)
+        plot = self.query_one("#act-plot", Chart)
         table_widget = self.query_one("#act-table", Static)
         if v is None or not v.layer_stats:
-            plot.draw(lambda plt: plt.title("activations: waiting for the first probe"))
+            plot.show(BoxFigure("activations: waiting for the first probe", [], [], log=False))
             table_widget.update("")
             return
         # "act" is a layer's input: fc2's input is h1, the first hidden layer's activation (fc1's is the data)
         hidden = [(f"h{i}", layer["act"]) for i, layer in enumerate(v.layer_stats[1:], 1) if _known(layer["act"])]
-
-        def draw(plt) -> None:
-            plt.title(f"hidden activations, step {v.layer_stats_step}")
-            if hidden:
-                plt.box([name for name, _ in hidden], [list(reversed(act)) for _, act in hidden],
-                        quintuples=True, colors=["green", "red+"], width=0.3)
-
-        plot.draw(draw)
-        table = Table(box=None, padding=(0, 1), show_edge=False)
+        plot.show(BoxFigure(f"hidden activations, step {v.layer_stats_step}", [n for n, _ in hidden], [a for _, a in hidden], log=False, style="green"))
+        table = TextTable()
         for col in ("act", "mean", "std", "sat", "dead"):
             table.add_column(col, justify="left" if col == "act" else "right", no_wrap=True)
         for i, layer in enumerate(v.layer_stats, 1):
@@ -45,7 +38,7 @@ class ActivationsPanel(Vertical):
                 f"h{i}", fmt(layer.get("act_mean"), ".3f"), fmt(layer.get("act_std"), ".3f"),
                 _warn(fmt_pct(sat), sat is not None and sat > 0.5), _warn(fmt_pct(dead), dead is not None and dead > 0.5),
             )
-        table_widget.update(table)
+        update_static(table_widget, table.to_text(), len(v.layer_stats))
 
 
 def _known(values: list[float | None] | None) -> bool:

@@ -1,4 +1,4 @@
-"""Two-line header: what runs where, and how far the selected variant is."""
+"""Three-line header: what runs where; how far the selected variant is; the run's verdict or newest alert."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from rich.text import Text
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
-from nntui.tui.widgets.common import STATUS_STYLE, ViewOptions, fmt_duration, variant_color
+from nntui.tui.widgets.common import STATUS_STYLE, ViewOptions, fmt_duration, variant_color, variant_marker
 
 RUN_STATUS_WORD = {"waiting": "starting", "completed": "done"}
+ALERT_LEVELS = ("error", "warning")
 
 
 def status_word(snap: Snapshot, paused: bool) -> str:
@@ -17,31 +18,67 @@ def status_word(snap: Snapshot, paused: bool) -> str:
     return RUN_STATUS_WORD.get(snap.status, snap.status)
 
 
+def verdict_mark(reproduced: bool | None, ascii_only: bool = False) -> tuple[str, str]:
+    if reproduced is None:
+        return ("..." if ascii_only else "…"), "dim"
+    if ascii_only:
+        return ("OK", "green") if reproduced else ("NO", "red")
+    return ("✓", "green") if reproduced else ("✗", "red")
+
+
+def outcome_line(snap: Snapshot, view: ViewOptions, note: str = "") -> Text:
+    """The newest alert (diverged, stopped, writer gone) else the finding: always on the first screen."""
+    alerts = [(level, message) for level, message in snap.alerts if level in ALERT_LEVELS]
+    if alerts:
+        level, message = alerts[-1]
+        more = f" (+{len(alerts) - 1} more: 5)" if len(alerts) > 1 else ""
+        return Text.assemble(("! " if level == "error" else "! ", "bold red" if level == "error" else "bold yellow"), message, (more, "dim"))
+    if snap.finding:
+        mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only)
+        return Text.assemble((f"{mark} ", style + " bold"), snap.finding)
+    if note:
+        return Text(note, style="yellow")
+    return Text("verdict: none yet (verdicts come at epoch ends)", style="dim")
+
+
 class StatusHeader(Static):
-    def update_view(self, snap: Snapshot, view: ViewOptions, *, paused: bool, mode: str, note: str = "") -> None:
+    def update_view(self, snap: Snapshot, view: ViewOptions, *, paused: bool, mode: str, note: str = "", phase: str = "") -> None:
         word = "stopped" if note.startswith("writer") else status_word(snap, paused)
+        if phase and snap.status == "waiting":
+            word = "setting up"
+        replaying = note.startswith("replay")
+        if replaying:
+            word, mode, note = "replay", note, ""
+        badge = f" {word.upper()} "
         top = Text.assemble(
             ("nntui ", "bold"), (snap.preset or "…", "bold cyan"),
             f" · {snap.dataset or '…'} · {snap.device or '…'}",
             (f" · {mode}", "dim") if mode != "live" else "",
         )
-        top.append("  ")
-        top.append(f" {word.upper()} ", style="reverse " + STATUS_STYLE.get(word, ""))
+        room = self.size.width - 2 - len(badge) - 1 if self.size.width else 200
+        top.truncate(max(10, room), overflow="ellipsis")
+        top.append(" ")
+        top.append(badge, style="reverse " + STATUS_STYLE.get(word, ""))
         v = snap.variant(view.selected)
         if v is None:
-            bottom = Text("waiting for the first events…", style="dim")
+            bottom = Text(f"setting up: {phase}…" if phase else "waiting for the first events…", style="dim")
         else:
             index = view.selected % len(snap.variants)
-            name_style = variant_color(index).replace("orange", "dark_orange") + " bold"
+            pointer = ">" if view.ascii_only else "▶"
             rate = v.steps_per_second
+            # the ETA first among the figures: it must not be the part cut off on a narrow terminal
+            eta = "" if word in ("stopped", "done") or mode == "replay" else f"ETA {fmt_duration(v.eta_seconds)} · "
             bottom = Text.assemble(
-                "▶ ", (v.name, name_style), f" ({index + 1}/{len(snap.variants)})",
-                f" · epoch {v.epoch:.1f}/{v.epochs} · step {v.step}/{v.total_steps}",
-                f" · {rate:.0f}" if rate >= 100 else f" · {rate:.1f}", " steps/s",
-                "" if word == "stopped" else f" · ETA {fmt_duration(v.eta_seconds)}",
+                f"{pointer}{variant_marker(index, view.ascii_only)} ", (v.name, variant_color(index) + " bold"),
+                f" {index + 1}/{len(snap.variants)} · ", (f"{note} · " if word == "stopped" else "", "bold red"), eta,
+                f"step {v.step}/{v.total_steps} · ep {v.epoch:.1f}/{v.epochs} · ",
+                f"{rate:.0f}" if rate >= 100 else f"{rate:.1f}", " steps/s",
             )
             if v.status not in ("running", "pending", "completed"):
                 bottom.append(f" · {v.status}", style=STATUS_STYLE.get(v.status, ""))
-        if note:
-            bottom.append(f" · {note}", style="bold red" if word == "stopped" else "yellow")
-        self.update(Text("\n").join([top, bottom]), layout=False)  # fixed height: no relayout
+        if note and word != "stopped":
+            bottom.append(f" · {note}", style="yellow")
+        third = outcome_line(snap, view, note if note.startswith("writer") else "")
+        text = Text("\n").join([top, bottom, third])
+        text.no_wrap, text.overflow = True, "ellipsis"  # three lines at any width: cut, never wrapped
+        self.update(text, layout=False)  # fixed height: no relayout

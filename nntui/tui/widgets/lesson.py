@@ -10,14 +10,9 @@ from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
 from nntui.tui.widgets.common import ViewOptions
+from nntui.tui.widgets.header import verdict_mark
 
 ALERT_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
-
-
-def verdict_mark(reproduced: bool | None) -> tuple[str, str]:
-    if reproduced is None:
-        return "…", "dim"
-    return ("✓", "green") if reproduced else ("✗", "red")
 
 
 class LessonPanel(VerticalScroll):
@@ -26,19 +21,22 @@ class LessonPanel(VerticalScroll):
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
         parts: list[Text] = [Text(snap.title or snap.preset or "waiting for the run to start…", style="bold")]
+        # the outcome first: at 80x24 the lesson text would push it below the fold
+        if snap.finding:
+            mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only)
+            parts.append(Text.assemble((f"{mark} ", style), ("finding: ", "bold"), snap.finding))
+        for level, message in [a for a in snap.alerts if a[0] == "error"][-2:]:
+            parts.append(Text(message, style=ALERT_STYLE[level]))
         if snap.lesson:
             parts.append(Text(" ".join(snap.lesson.split())))  # reflow the preset's hard-wrapped text
         parts.append(Text("\nverdicts", style="bold underline"))
         any_verdict = False
         for v in snap.variants:
             if v.verdict:
-                mark, style = verdict_mark(v.reproduced)
+                mark, style = verdict_mark(v.reproduced, view.ascii_only)
                 parts.append(Text.assemble((f"{mark} ", style), v.verdict))
                 any_verdict = True
-        if snap.finding:
-            mark, style = verdict_mark(snap.finding_reproduced)
-            parts.append(Text.assemble((f"{mark} ", style), ("finding: ", "bold"), snap.finding))
-            any_verdict = True
+        any_verdict = any_verdict or bool(snap.finding)
         if not any_verdict:
             parts.append(Text("none yet (verdicts come at epoch ends)", style="dim"))
         if snap.alerts:
@@ -48,4 +46,7 @@ class LessonPanel(VerticalScroll):
         if snap.notes:
             parts.append(Text("\nnotes", style="bold underline"))
             parts.extend(Text(note, style="dim") for note in snap.notes)
-        self.query_one("#lesson-text", Static).update(Group(*parts))
+        key = tuple((p.plain, tuple(p.spans), str(p.style)) for p in parts)
+        if key != getattr(self, "_shown", None):  # verdicts change at epoch ends: no relayout in between
+            self._shown = key
+            self.query_one("#lesson-text", Static).update(Group(*parts))

@@ -1,116 +1,113 @@
-"""Loss panel: train loss (raw, faint; EMA), test loss for all variants; accuracy or the fitted curves."""
+"""Loss panel: train loss (raw dots; EMA line, one marker per variant), test loss (the variant's number);
+accuracy or the fitted curves; a table of the variants."""
 
 from __future__ import annotations
 
-import math
-
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
-from nntui.tui.widgets.common import (
-    STATUS_STYLE, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, step_axis, stride, tick_label, variant_color,
-)
+from nntui.tui.widgets.chart import LineFigure, Series
+from nntui.tui.widgets.common import STATUS_STYLE, Chart, TextTable, ViewOptions, update_static, fmt, fmt_pct, stride, variant_color, variant_marker
 
 MAX_EPOCH_MARKS = 8
 
 
 def epoch_marks(v: VariantView, last_step: float) -> list[int]:
-    if not v.steps_per_epoch:
-        return []
+    if not v.steps_per_epoch or last_step / v.steps_per_epoch > 4 * MAX_EPOCH_MARKS:
+        return []  # hundreds of tiny epochs (full batch): marks would only clutter
     count = int(last_step // v.steps_per_epoch)
     every = max(1, -(-count // MAX_EPOCH_MARKS))
     return [k * v.steps_per_epoch for k in range(every, count + 1, every)]
 
 
-class LossPanel(Vertical):
+def step_range(snap: Snapshot) -> float:
+    """The x axis: the run's planned steps, so it stays still while the curves grow."""
+    planned = max((v.total_steps for v in snap.variants), default=0)
+    done = max((v.step for v in snap.variants), default=0)
+    return max(planned, done, 1)
+
+
+def legend(snap: Snapshot, view: ViewOptions) -> list[tuple[str, str, str]]:
+    return [(variant_marker(i, view.ascii_only), variant_color(i), f"{v.name} ({i + 1})") for i, v in enumerate(snap.variants)]
+
+
+def loss_figure(snap: Snapshot, view: ViewOptions, points: int = 200) -> LineFigure:
+    fig = LineFigure(
+        "loss: dots raw, line EMA, (n) test" + ("  [log y]" if view.log_y else ""), y_log=view.log_y,
+        x_max=step_range(snap), legend=legend(snap, view),
+    )
+    for i, v in enumerate(snap.variants):
+        color = variant_color(i)
+        xs, ys = stride(*v.train_loss, points)
+        fig.series.append(Series(xs, ys, kind="dots", style=color))
+        ex, ey = stride(*v.train_loss_ema, points)
+        fig.series.append(Series(ex, ey, marker=variant_marker(i, view.ascii_only), style=color + " bold"))
+        if v.test_loss:
+            fig.series.append(Series([s for s, _ in v.test_loss], [loss for _, loss in v.test_loss], marker=str(i + 1)[-1], style=color, kind="points"))
+        fig.y_fit.append(ys + [loss for _, loss in v.test_loss])
+    if snap.variants:
+        fig.vlines = epoch_marks(snap.variants[0], fig.x_max)
+    return fig
+
+
+def accuracy_figure(snap: Snapshot, view: ViewOptions) -> LineFigure:
+    fig = LineFigure("test accuracy %", y_fixed=(0.0, 100.0), x_max=step_range(snap), legend=legend(snap, view))
+    for i, v in enumerate(snap.variants):
+        color = variant_color(i)
+        xs, ys = v.subset_accuracy
+        fig.series.append(Series(xs, [100 * y for y in ys], marker=variant_marker(i, view.ascii_only), style=color))
+        if v.test_accuracy:
+            fig.series.append(Series([s for s, _ in v.test_accuracy], [100 * a for _, a in v.test_accuracy], marker=str(i + 1)[-1], style=color + " bold", kind="points"))
+    return fig
+
+
+def fit_figure(snap: Snapshot, view: ViewOptions) -> LineFigure:
+    train, test = snap.samples.get("train"), snap.samples.get("test")
+    xs = [x for split in (train, test) if split for x in split[0]]
+    fig = LineFigure("fit: points vs curves", x_min=min(xs, default=0.0), x_max=max(xs, default=1.0), x_integer=False, x_label="x",
+                     draw_order=("points", "dots", "line"))  # the fitted curves over the data points
+    ascii_only = view.ascii_only
+    if train:
+        fig.series.append(Series(*train, marker="." if ascii_only else "·", style="grey62", kind="points"))
+        fig.legend.append(("." if ascii_only else "·", "grey62", "train"))
+    if test:
+        fig.series.append(Series(*test, marker="x", style="white", kind="points"))
+        fig.legend.append(("x", "white", "test"))
+    fig.y_fit = [split[1] for split in (train, test) if split]
+    selected = snap.variant(view.selected)
+    for i, v in enumerate(snap.variants):
+        p = v.predictions
+        if not p:
+            continue
+        color, marker = variant_color(i), variant_marker(i, ascii_only)
+        fig.series.append(Series(p["x"], p["y"], marker=marker, style=color + " bold"))
+        fig.legend.append((marker, color, v.name))
+        if v is selected and p.get("lower") and p.get("upper"):
+            fig.series.append(Series(p["x"], p["lower"], kind="dots", style=color))
+            fig.series.append(Series(p["x"], p["upper"], kind="dots", style=color))
+            fig.legend.append(("." if ascii_only else "⠒", color, "band"))
+    return fig
+
+
+class LossPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Horizontal(id="loss-plots"):
-            yield Plot(id="loss-plot")
-            yield Plot(id="metric-plot")
+            yield Chart(id="loss-plot")
+            yield Chart(id="metric-plot")
         yield Static(id="loss-table")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
-        self.query_one("#loss-plot", Plot).draw(lambda plt: self._plot_loss(plt, snap, view))
-        metric = self.query_one("#metric-plot", Plot)
-        if snap.task == "regression":
-            metric.draw(lambda plt: self._plot_fit(plt, snap, view))
-        else:
-            metric.draw(lambda plt: self._plot_accuracy(plt, snap))
-        self.query_one("#loss-table", Static).update(self._table(snap, view))
+        width = self.query_one("#loss-plot").size.width
+        self.query_one("#loss-plot", Chart).show(loss_figure(snap, view, max(100, 2 * width)))
+        metric = self.query_one("#metric-plot", Chart)
+        metric.show(fit_figure(snap, view) if snap.task == "regression" else accuracy_figure(snap, view))
+        update_static(self.query_one("#loss-table", Static), self._table(snap, view), len(snap.variants))
 
-    def _plot_loss(self, plt, snap: Snapshot, view: ViewOptions) -> None:
-        points = max(100, 2 * self.query_one("#loss-plot").size.width)  # braille: two dots per cell
-        plt.title("loss: · raw, ─ EMA, ● test" + ("  (log y)" if view.log_y else ""))
-        plt.xlabel("step  (│ epoch)")
-        # log y by hand: plotext's own log scale fails on its padded axis range
-        y = (lambda ys: [log10(v, 1e-12) for v in ys]) if view.log_y else (lambda ys: ys)
-        plotted: list[float] = []
-        last_step = 0.0
-        for i, v in enumerate(snap.variants):
-            color = variant_color(i)
-            xs, ys = stride(*v.train_loss, points)
-            if xs:
-                plotted.extend(ys := y(ys))
-                plt.plot(xs, ys, color=color, marker="dot")
-                last_step = max(last_step, xs[-1])
-            ex, ey = stride(*v.train_loss_ema, points)
-            if ex:
-                plt.plot(ex, y(ey), color=color + "+", marker="hd", label=v.name)
-            if v.test_loss:
-                plt.scatter([s for s, _ in v.test_loss], y([loss for _, loss in v.test_loss]), color=color + "+", marker="●")
-        if snap.variants and last_step:
-            for mark in epoch_marks(snap.variants[0], last_step):
-                plt.vline(mark, "gray")
-        step_axis(plt, last_step)
-        if view.log_y and plotted:
-            lo, hi = min(plotted), max(plotted)
-            if hi - lo < 1.5:  # less than two decades: 1, 2, 5 steps read better than 1e0 alone
-                ticks = [math.log10(m * 10.0**k) for k in range(math.floor(lo) - 1, math.ceil(hi) + 1) for m in (1, 2, 5)
-                         if lo <= math.log10(m * 10.0**k) <= hi]
-                plt.yticks(ticks, [tick_label(10**t) for t in ticks])
-            else:
-                plt.yticks(*decade_ticks(lo, hi))
-
-    def _plot_accuracy(self, plt, snap: Snapshot) -> None:
-        plt.title("test accuracy %")
-        plt.ylim(0, 100)
-        plt.yticks([0, 25, 50, 75, 100])
-        last_step = 0.0
-        for i, v in enumerate(snap.variants):
-            last_step = max(last_step, v.step)
-            color = variant_color(i)
-            xs, ys = v.subset_accuracy
-            if xs:
-                plt.plot(xs, [100 * y for y in ys], color=color, marker="hd")
-            if v.test_accuracy:
-                plt.scatter([s for s, _ in v.test_accuracy], [100 * a for _, a in v.test_accuracy], color=color + "+", marker="●")
-        step_axis(plt, last_step, 4)
-
-    def _plot_fit(self, plt, snap: Snapshot, view: ViewOptions) -> None:
-        plt.title("fit: points vs curves")
-        train = snap.samples.get("train")
-        if train:
-            plt.scatter(*train, color="gray", marker="·")
-        test = snap.samples.get("test")
-        if test:
-            plt.scatter(*test, color="white", marker="x")
-        selected = snap.variant(view.selected)
-        for i, v in enumerate(snap.variants):
-            p = v.predictions
-            if not p:
-                continue
-            color = variant_color(i)
-            plt.plot(p["x"], p["y"], color=color + "+", marker="hd", label=v.name)
-            if v is selected and p.get("lower") and p.get("upper"):
-                plt.plot(p["x"], p["lower"], color=color, marker="dot")
-                plt.plot(p["x"], p["upper"], color=color, marker="dot")
-
-    def _table(self, snap: Snapshot, view: ViewOptions) -> Table:
-        table = Table(box=None, padding=(0, 1), expand=True, show_edge=False)
+    def _table(self, snap: Snapshot, view: ViewOptions) -> Text:
+        table = TextTable()
         table.add_column("variant", no_wrap=True)
         table.add_column("status", no_wrap=True)
         table.add_column("step", justify="right", no_wrap=True)
@@ -120,9 +117,10 @@ class LossPanel(Vertical):
             table.add_column("acc", justify="right", no_wrap=True)
         selected = snap.variant(view.selected)
         for i, v in enumerate(snap.variants):
-            name = Text(("▶ " if v is selected else "  ") + v.name, style=variant_color(i).replace("orange", "dark_orange") + (" bold" if v is selected else ""))
+            pointer = (">" if view.ascii_only else "▶") if v is selected else " "
+            name = Text(f"{pointer}{variant_marker(i, view.ascii_only)} {v.name}", style=variant_color(i) + (" bold" if v is selected else ""))
             row = [name, Text(v.status, style=STATUS_STYLE.get(v.status, "")), f"{v.step}/{v.total_steps}", fmt(v.last_train_loss), fmt(v.last_test_loss)]
             if snap.task != "regression":
                 row.append(fmt_pct(v.last_test_accuracy))
             table.add_row(*row)
-        return table
+        return table.to_text()

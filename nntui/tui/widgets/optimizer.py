@@ -5,14 +5,15 @@ from __future__ import annotations
 import math
 
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
-from nntui.tui.widgets.common import MISSING, Plot, ViewOptions, decade_ticks, fmt_sci, log10, nice_ticks, step_axis, stride
+from nntui.tui.widgets.chart import BoxFigure, LineFigure, Series
+from nntui.tui.widgets.common import MISSING, Chart, ViewOptions, fmt_sci, stride, TextTable, update_static
+from nntui.tui.widgets.loss import step_range
 
 GUIDE_RATIO = 1e-3  # the lecture's rule of thumb for update:data
 
@@ -26,6 +27,8 @@ def _group_text(group: dict) -> str:
         parts.append(f"mom {group['momentum']:g}")
     if group.get("weight_decay") is not None:
         parts.append(f"wd {group['weight_decay']:g}")
+    if group.get("scheduler"):
+        parts.append(group["scheduler"])  # nntui.watch(..., scheduler=)
     return " · ".join(parts)
 
 
@@ -37,57 +40,29 @@ def _moment(layer: dict) -> str:
     return MISSING
 
 
-class OptimizerPanel(Vertical):
+class OptimizerPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(id="opt-table")
         with Horizontal(id="opt-plots"):
-            yield Plot(id="lr-plot")
-            yield Plot(id="ratio-plot")
+            yield Chart(id="lr-plot")
+            yield Chart(id="ratio-plot")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
         v = snap.variant(view.selected)
-        lr_plot = self.query_one("#lr-plot", Plot)
-        ratio_plot = self.query_one("#ratio-plot", Plot)
+        lr_plot = self.query_one("#lr-plot", Chart)
+        ratio_plot = self.query_one("#ratio-plot", Chart)
         if v is None:
-            lr_plot.draw(lambda plt: plt.title("learning rate: waiting"))
-            ratio_plot.draw(lambda plt: plt.title("update:data: waiting"))
+            lr_plot.show(LineFigure("learning rate: waiting"))
+            ratio_plot.show(BoxFigure("update:data: waiting", [], []))
             return
-        lr_plot.draw(lambda plt: self._plot_lr(plt, v))
-        ratio_plot.draw(lambda plt: self._plot_ratio(plt, v))
-        self.query_one("#opt-table", Static).update(self._table(v))
-
-    def _plot_lr(self, plt, v) -> None:
-        plt.title("learning rate")
         xs, ys = stride(*v.lr, 300)
-        if not xs:
-            return
-        plt.plot(xs, ys, color="yellow+", marker="hd")
-        lo, hi = min(ys), max(ys)
-        if hi > lo:
-            ticks = nice_ticks(lo, hi, 3)
-            plt.yticks(ticks, [fmt_sci(t) for t in ticks])
-        else:
-            plt.yticks([lo], [fmt_sci(lo)])
-        step_axis(plt, xs[-1], 4)
-
-    def _plot_ratio(self, plt, v) -> None:
-        plt.title("update:data (─ 1e-3)")
+        lr_plot.show(LineFigure("learning rate", [Series(xs, ys, marker="*" if view.ascii_only else "•", style="yellow")],
+                                x_max=step_range(snap), y_format="sci"))
         layers = [layer for layer in v.layer_stats if layer.get("update_ratio")]
-        guide = math.log10(GUIDE_RATIO)
-        if not layers:
-            return
-        values = [log10(layer["update_ratio"], 1e-30) for layer in layers]
-        lo, hi = min(min(values), guide) - 0.5, max(max(values), guide) + 0.5
-        ticks, labels = decade_ticks(lo, hi, 5)
-        positions = list(range(1, len(layers) + 1))
-        for x, val in zip(positions, values):
-            plt.plot([x, x], [ticks[0], val], color="cyan", marker="│")
-        plt.scatter(positions, values, color="cyan+", marker="●")
-        plt.hline(guide, "red+")
-        plt.xticks(positions, [layer["name"] for layer in layers])
-        plt.xlim(0.5, len(layers) + 0.5)
-        plt.yticks(ticks, labels)
-        plt.ylim(ticks[0], ticks[-1])
+        ratio_plot.show(BoxFigure("update:data per layer", [layer["name"] for layer in layers],
+                                  [[layer["update_ratio"]] * 5 for layer in layers], guide=GUIDE_RATIO,
+                                  guide_label=(": " if view.ascii_only else "┆ ") + "1e-3 guide"))
+        update_static(self.query_one("#opt-table", Static), self._table(v), len(v.layer_stats) + len(v.optimizer.get("groups", [])))
 
     def _table(self, v) -> Group:
         groups = v.optimizer.get("groups", [])
@@ -97,17 +72,17 @@ class OptimizerPanel(Vertical):
             "|grad|": lambda layer: fmt_sci(layer.get("grad_norm")),
             "|mom|": _moment,
             "√v": lambda layer: fmt_sci(layer.get("exp_avg_sq_rms")),
-            "eff lr": lambda layer: fmt_sci(layer.get("effective_lr")),
+            "eff lr (median)": lambda layer: fmt_sci(layer.get("effective_lr")),
         }
         cells = {name: [cell(layer) for layer in v.layer_stats] for name, cell in columns.items()}
         shown = [name for name, values in cells.items() if any(x != MISSING for x in values)]  # SGD has no moments
-        table = Table(box=None, padding=(0, 0, 0, 1), show_edge=False)
+        table = TextTable(gap=1)
         table.add_column("layer", no_wrap=True)
         for name in shown:
             table.add_column(name, justify="right", no_wrap=True)
         for i, layer in enumerate(v.layer_stats):
             table.add_row(layer["name"], *[cells[name][i] for name in shown])
-        return Group(*lines, table)
+        return Group(*lines, table.to_text())
 
 
 def _ratio_text(ratio: float | None) -> str:

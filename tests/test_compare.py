@@ -1,0 +1,121 @@
+"""`nntui compare`: real runs of two presets side by side (JSON, table, the compare view), a run with
+nntui.watch's shape (one variant, its own layer names), and bad paths."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from nntui.record import events as ev
+from nntui.record.runlog import RunLog
+from nntui.tui.compare_app import make_compare_app
+from tests.helpers import invoke, run_json, tiny_preset
+from tests.test_tui import screen_text
+
+TINY = str(Path(__file__).parent / "fixtures" / "tiny.toml")
+
+
+@pytest.fixture(scope="module")
+def two_presets(tmp_path_factory, one_thread):
+    root = tmp_path_factory.mktemp("compare")
+    paralysis = run_json(TINY, root / "runs", "--max-steps", "60")
+    other = run_json(str(tiny_preset(root / "tiny.toml")), root / "runs", "--max-steps", "40")
+    return Path(paralysis["run_dir"]), Path(other["run_dir"])
+
+
+def last_test_eval(run_dir: Path) -> dict[str, float]:
+    """Each variant's last full-test loss, read straight from the log with plain json."""
+    out = {}
+    for line in (run_dir / "events.jsonl").read_text().splitlines():
+        event = json.loads(line)
+        if event["type"] == "eval" and event["split"] == "test":
+            out[event["variant"]] = event["loss"]
+    return out
+
+
+def watch_shaped_run(out: Path) -> Path:
+    """A run log as nntui.watch writes one: one variant, module-path layer names, no preset."""
+    out.mkdir(parents=True)
+    log = RunLog(out)
+    layers = [{"name": name, "grad": [1e-4 * k, 2e-4 * k, 3e-4 * k, 4e-4 * k, 5e-4 * k], "act": [0, 0, 0, 0, 0], "saturation": None, "dead": 0.25}
+              for k, name in enumerate(["encoder.0", "encoder.2", "head"], 1)]
+    log.append(ev.RunStarted("my-cnn", "", "", "", "cpu", "classification", str(out),
+                             [{"name": "my-cnn", "description": "", "layers": [lay["name"] for lay in layers], "steps_per_epoch": 0, "total_steps": 0, "epochs": 0}], time.time()))
+    log.append(ev.Steps("my-cnn", 1, [2.0, 1.5, 1.0], 0.1, 0.0, 0.1))
+    log.append(ev.LayerStats("my-cnn", 3, layers))
+    log.append(ev.Eval("my-cnn", 3, 0.0, "test", 0.9, 0.7))
+    log.append(ev.VariantFinished("my-cnn", "completed", 3, 0.0))
+    log.close()
+    return out
+
+
+def test_json_has_every_run_and_variant_with_the_logs_figures(two_presets):
+    result = invoke("compare", *map(str, two_presets), "--json")
+    assert result.exit_code == 0, result.stderr
+    runs = json.loads(result.stdout)["runs"]
+    assert [r["preset"] for r in runs] == ["tiny-paralysis", "tiny"]
+    assert [r["run_dir"] for r in runs] == [str(p) for p in two_presets]
+    for run, path in zip(runs, two_presets):
+        saved = json.loads((path / "summary.json").read_text())
+        logged = last_test_eval(path)
+        assert [v["name"] for v in run["variants"]] == [v["name"] for v in saved["variants"]]
+        for v, s in zip(run["variants"], saved["variants"]):
+            assert v["test_loss"] == pytest.approx(logged[v["name"]]) == pytest.approx(s["test_loss"])
+            assert [layer["grad_median"] for layer in v["layers"]] == [layer["grad_median"] for layer in s["layers"]]
+
+
+def test_headless_table_shows_final_figures_labelled_by_run(two_presets):
+    result = invoke("compare", *map(str, two_presets), "--headless")
+    assert result.exit_code == 0, result.stderr
+    logged = last_test_eval(two_presets[0])
+    assert "tiny-paralysis" in result.stdout and "deep" in result.stdout and "shallow" in result.stdout
+    assert f"{logged['deep']:.4f}" in result.stdout
+    assert f"tiny-paralysis = {two_presets[0]}" in result.stdout and "✓" in result.stdout
+
+
+def test_a_watch_shaped_run_mixes_with_a_preset_run(two_presets, tmp_path):
+    mine = watch_shaped_run(tmp_path / "mine")
+    result = invoke("compare", str(two_presets[0]), str(mine), "--json")
+    assert result.exit_code == 0, result.stderr
+    run = json.loads(result.stdout)["runs"][1]
+    assert run["preset"] == "my-cnn"
+    (variant,) = run["variants"]
+    assert variant["test_loss"] == 0.9 and variant["test_accuracy"] == 0.7
+    assert [layer["name"] for layer in variant["layers"]] == ["encoder.0", "encoder.2", "head"]
+    assert variant["layers"][2]["grad_median"] == pytest.approx(9e-4)
+
+
+@pytest.mark.parametrize("make", [lambda p: p / "missing", lambda p: (p / "empty").mkdir() or p / "empty",
+                                  lambda p: (p / "f.txt").write_text("x") and p / "f.txt"], ids=["missing", "no-log", "file"])
+def test_a_path_that_is_not_a_run_directory_is_one_line_and_exit_2(two_presets, tmp_path, make):
+    bad = make(tmp_path)
+    result = invoke("compare", str(two_presets[0]), str(bad))
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and str(bad) in result.stderr and "Traceback" not in result.stderr
+
+
+def test_compare_view_overlays_every_run_variant_and_follows_the_selection(two_presets, tmp_path):
+    mine = watch_shaped_run(tmp_path / "mine")
+
+    async def scenario():
+        app = make_compare_app([*two_presets, mine])
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            assert app.layout_mode == "grid"
+            loss = screen_text(app, "#loss")
+            for label in ("tiny-paralysis/shallow", "tiny-paralysis/deep", "tiny/a", "my-cnn/my-cnn"):
+                assert label in loss
+            deep = next(v for v in app.snapshot.variants if v.name == "tiny-paralysis/deep")
+            assert f"{deep.last_test_loss:.4f}" in loss
+            layers = screen_text(app, "#layers")
+            assert "median |grad| L1 → Ln" in layers and "3e-04 6e-04 9e-04" in layers  # my-cnn's medians, first to last
+            await pilot.press("tab")
+            assert "tiny-paralysis/deep (2/4)" in screen_text(app, "#cmp-header")
+            assert "fc4" in screen_text(app, "#optimizer")  # the selected (deep) variant's optimizer state
+            await pilot.press("q")
+
+    asyncio.run(scenario())
