@@ -103,7 +103,8 @@ def run(
     prepared: dict = {}  # the dashboard's set-up thread puts the run here
     dashboard = _use_dashboard(headless, as_json) and seeds is None
     err = stderr_console()
-    signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: err.print(text, style="yellow", markup=False, highlight=False)),
+    # plain writes: a signal can land mid-import, where printing through rich would import again
+    signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: sys.stderr.write(text + "\n")),
                           raise_before_run=not dashboard)
     option_values = dict(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
     try:

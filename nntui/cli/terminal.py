@@ -120,7 +120,7 @@ class StopSignals:
     def __init__(self, on_hangup: str = "continue", say: Callable[[str], None] | None = None, raise_before_run: bool = True) -> None:
         self.on_hangup = on_hangup
         self.raise_before_run = raise_before_run  # False: set-up runs in another thread (the dashboard); stop it once it is ready
-        self.say = say or (lambda text: print(text, file=sys.stderr))
+        self.say = say or (lambda text: sys.stderr.write(text + "\n"))  # no rich: a signal can land mid-import
         self._run: Any = None  # the Run, once it can stop after a step
         self.count = 0
         self.hung_up = False
