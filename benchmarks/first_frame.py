@@ -8,6 +8,7 @@ Prints the seconds from the command's start to the first non-blank screen (and t
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import tempfile
@@ -21,14 +22,30 @@ def capture(session: str) -> str:
     return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
 
 
+def cpu_seconds(root_pid: int) -> float:
+    """User + system CPU time of root_pid and its descendants so far (load-independent, unlike wall time)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, todo = 0.0, [root_pid]
+    while todo:
+        pid = todo.pop()
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 def time_to_screen(command: list[str], size: str = "80x24", wait_for: str = "", timeout: float = 60.0, bytes_s: float = 0.0) -> dict:
     width, height = size.split("x")
     session = f"nntui-ff-{time.monotonic_ns()}"
     subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     started = time.monotonic()
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", width, "-y", height, shlex.join(command) + "; sleep 60"], check=True)
-    first = found = None
+    first = found = first_cpu = None
     rate = None
+    pane_pid = int(subprocess.run(["tmux", "display", "-p", "-t", session, "#{pane_pid}"], capture_output=True, text=True).stdout)
     output = Path(tempfile.mkstemp(prefix="nntui-ff-")[1])
     subprocess.run(["tmux", "pipe-pane", "-t", session, f"cat >> {output}"], check=True)  # every byte the terminal gets
     try:
@@ -37,6 +54,7 @@ def time_to_screen(command: list[str], size: str = "80x24", wait_for: str = "", 
             now = time.monotonic() - started
             if first is None and screen.strip():
                 first = now
+                first_cpu = cpu_seconds(pane_pid)
             if first is not None and (not wait_for or wait_for in screen):
                 found = now
                 break
@@ -50,7 +68,7 @@ def time_to_screen(command: list[str], size: str = "80x24", wait_for: str = "", 
         time.sleep(1.0)
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     output.unlink(missing_ok=True)
-    return {"first_frame_s": first, "wait_for": wait_for, "found_s": found, "bytes_per_s": rate}
+    return {"first_frame_s": first, "first_frame_cpu_s": first_cpu, "wait_for": wait_for, "found_s": found, "bytes_per_s": rate}
 
 
 def main() -> None:

@@ -4,8 +4,9 @@
     python -m benchmarks.watch_cost --rounds 9 --steps 300 --probe-every 50
 
 Each round times `steps` plain steps and `steps` watched steps (alternating which goes first), on one
-CPU thread; the figure is the median over rounds of watched / plain steps per second. Medians, because
-a loaded machine's timings swing by tens of percent from one round to the next.
+CPU thread; the figure is the median over rounds of watched / plain steps per second, in wall time and in this
+process's CPU time. Medians, because a loaded machine's timings swing by tens of percent from one
+round to the next; CPU time swings less.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ def small_cnn() -> nn.Module:
 CASES = {"lecture MLP (784-100-100-10 sigmoid, SGD)": (lecture_mlp, "sgd"), "small CNN (2 conv + 2 fc, Adam)": (small_cnn, "adam")}
 
 
-def loop(model, optimizer, x, y, steps: int, batch: int, run=None) -> float:
-    """Seconds for `steps` training steps (the loss read back once at the end, as a real loop would)."""
+def loop(model, optimizer, x, y, steps: int, batch: int, run=None) -> tuple[float, float]:
+    """(wall, CPU) seconds for `steps` training steps (the loss read back once at the end, as a real loop would).
+    CPU time of this process is less swayed by other processes on a loaded machine than wall time."""
     n = len(x)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(steps):
         lo = (i * batch) % (n - batch)
         loss = F.cross_entropy(model(x[lo : lo + batch]), y[lo : lo + batch])
@@ -51,12 +53,12 @@ def loop(model, optimizer, x, y, steps: int, batch: int, run=None) -> float:
         if run is not None:
             run.log(loss=loss)
     loss.item()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def measure(make, opt_name: str, rounds: int, steps: int, batch: int, probe_every: int, out: Path) -> dict:
     data = load_mnist_5k()
-    ratios, plain_sps, watched_sps = [], [], []
+    ratios, cpu_ratios, plain_sps, watched_sps = [], [], [], []
     for r in range(rounds):
         times = {}
         for watched in ((False, True) if r % 2 == 0 else (True, False)):
@@ -69,11 +71,13 @@ def measure(make, opt_name: str, rounds: int, steps: int, batch: int, probe_ever
                     times[True] = loop(model, optimizer, data.x_train, data.y_train, steps, batch, run)
             else:
                 times[False] = loop(model, optimizer, data.x_train, data.y_train, steps, batch)
-        plain_sps.append(steps / times[False])
-        watched_sps.append(steps / times[True])
-        ratios.append(times[False] / times[True])
+        plain_sps.append(steps / times[False][0])
+        watched_sps.append(steps / times[True][0])
+        ratios.append(times[False][0] / times[True][0])
+        cpu_ratios.append(times[False][1] / times[True][1])
     return {"plain_steps_per_s": statistics.median(plain_sps), "watched_steps_per_s": statistics.median(watched_sps),
-            "speed_ratio_median": statistics.median(ratios), "ratios": [round(x, 3) for x in ratios]}
+            "speed_ratio_median": statistics.median(ratios), "ratios": [round(x, 3) for x in ratios],
+            "cpu_ratio_median": statistics.median(cpu_ratios), "cpu_ratios": [round(x, 3) for x in cpu_ratios]}
 
 
 def main() -> None:
@@ -95,7 +99,8 @@ def main() -> None:
     print(f"nntui.watch cost: {args.rounds} interleaved rounds of {args.steps} steps, batch {args.batch_size}, probe every {args.probe_every}, 1 CPU thread")
     for label, r in results.items():
         print(f"  {label}: plain {r['plain_steps_per_s']:.0f} steps/s, watched {r['watched_steps_per_s']:.0f} steps/s, "
-              f"watched/plain median {r['speed_ratio_median']:.2f} (rounds: {', '.join(map(str, r['ratios']))})")
+              f"watched/plain median {r['speed_ratio_median']:.2f} wall (rounds: {', '.join(map(str, r['ratios']))}), "
+              f"{r['cpu_ratio_median']:.2f} CPU time (rounds: {', '.join(map(str, r['cpu_ratios']))})")
 
 
 if __name__ == "__main__":

@@ -85,8 +85,8 @@ class Watch:
         self._records: list[ProbeRecord] = []
         self._captured_step = 0  # the step whose forward pass the probe holds
         self._capturing = False
-        self._losses: torch.Tensor | None = None  # per step of the block: sum of the logged losses
-        self._counts = [0] * block_steps
+        self._logged: list[tuple[int, Any]] = []  # (step, detached loss tensor or number), read back per block
+        self._forward_hooks: list[Any] = []  # armed only for a probed step's forward pass
         self._block_first = 1
         self._log_offset: int | None = None  # 1 when losses are logged before optimizer.step(), else 0
         self._last_flush = 0.0
@@ -106,9 +106,8 @@ class Watch:
         self._handles = [
             self.optimizer.register_step_pre_hook(self._before_step),
             self.optimizer.register_step_post_hook(self._after_step),
-            self.model.register_forward_pre_hook(self._before_forward),
-            self.model.register_forward_hook(self._after_forward),
         ]
+        self._arm()  # step 1 is probed
         self.active = True
         self._emit(self._start_event(inner))
         if not self.quiet:
@@ -136,6 +135,7 @@ class Watch:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+        self._disarm()
         if self._capturing:
             self._probe.detach()
             self._capturing = False
@@ -158,7 +158,8 @@ class Watch:
         info = ev.VariantInfo(
             name=self.name, description=f"{type(inner).__name__} · {_optimizer_text(self.optimizer, self.scheduler)}",
             layers=list(self._probe.layer_names), steps_per_epoch=self.steps_per_epoch or 0,
-            total_steps=self.total_steps or 0, epochs=0,
+            total_steps=self.total_steps or 0,
+            epochs=-(-self.total_steps // self.steps_per_epoch) if self.total_steps and self.steps_per_epoch else 0,
             config={"model": type(inner).__name__, "optimizer": type(self.optimizer).__name__,
                     "scheduler": type(self.scheduler).__name__ if self.scheduler is not None else None,
                     "probe_every": self.probe_every, "layers": list(self._probe.layer_names)},
@@ -182,6 +183,17 @@ class Watch:
     def _probed(self, step: int) -> bool:
         return step == 1 or step % self.probe_every == 0
 
+    def _arm(self) -> None:
+        """Model hooks for the next step's forward pass (a probed step); none on other steps."""
+        if not self._forward_hooks:
+            self._forward_hooks = [self.model.register_forward_pre_hook(self._before_forward),
+                                   self.model.register_forward_hook(self._after_forward)]
+
+    def _disarm(self) -> None:
+        for handle in self._forward_hooks:
+            handle.remove()
+        self._forward_hooks = []
+
     def _before_forward(self, module, args) -> None:
         nxt = self.step + 1
         if (self._capturing or self._captured_step == nxt or not self._probed(nxt) or self.status != "running"
@@ -195,6 +207,7 @@ class Watch:
             self._probe.detach()
             self._capturing = False
             self._captured_step = self.step + 1
+            self._disarm()
 
     def _before_step(self, optimizer, args, kwargs) -> None:
         if self._probed(self.step + 1) and self.status == "running":
@@ -206,6 +219,8 @@ class Watch:
             return
         if self._probed(self.step):
             self._records.append(self._probe.collect(self.step))
+        if self._probed(self.step + 1):
+            self._arm()
         if self._log_offset is None and self.step >= self._block_first + 2 * self.block_steps:
             self._flush()  # nothing logged: the probes' statistics still go out, block by block
 
@@ -223,18 +238,12 @@ class Watch:
             self._flush(upto=step - 1)
             if self.status != "running":
                 return
-        slot = step - self._block_first
         if isinstance(loss, torch.Tensor):
             if loss.numel() != 1:
                 raise ValueError(f"run.log(loss=...): expected a scalar, got a tensor of shape {tuple(loss.shape)}")
-            if self._losses is None:
-                self._losses = torch.zeros(self.block_steps, dtype=torch.float64 if loss.dtype == torch.float64 else torch.float32, device=loss.device)
-            self._losses[slot].add_(loss.detach().reshape(()).to(self._losses.device))
+            self._logged.append((step, loss.detach()))  # stays on its device until the block's read-back
         else:
-            if self._losses is None:
-                self._losses = torch.zeros(self.block_steps)
-            self._losses[slot].add_(float(loss))
-        self._counts[slot] += 1
+            self._logged.append((step, float(loss)))
 
     def log_eval(self, test_loss: Any, test_accuracy: Any = None, split: str = "test") -> None:
         """An evaluation at the current step (read back at once: evaluations are rare)."""
@@ -254,8 +263,10 @@ class Watch:
         """Events for steps block_first..upto (default: all done): one read-back of losses and probes."""
         last = self.step if upto is None else upto
         n = min(max(last - self._block_first + 1, 0), self.block_steps)
-        losses = self._losses[:n].tolist() if self._losses is not None and n else []
-        counts = self._counts[:n]
+        end = self._block_first + n
+        taken = [item for item in self._logged if item[0] < end]
+        self._logged = [item for item in self._logged if item[0] >= end]
+        losses, counts = _per_step(taken, self._block_first, n)
         records = [r for r in self._records if r.step <= self._block_first + n - 1] if not final else self._records
         self._records = [r for r in self._records if r not in records]
         probed = self._probe.read(records)
@@ -281,11 +292,6 @@ class Watch:
                 start = None
         if bad is not None:
             self._emit(ev.Alert(self.name, self._block_first + bad, "error", f"{self.name}: {self.reason}; nntui stopped recording (diverged)"))
-        if self._losses is not None and n:
-            self._losses[:n].zero_()
-            if n < self.block_steps:  # a partial block (time-based): keep the rest in place for the next one
-                self._losses = torch.roll(self._losses, -n)
-        self._counts = self._counts[n:] + [0] * n
         self._block_first += n
         self._last_flush = time.perf_counter()
 
@@ -298,6 +304,22 @@ class Watch:
         if last_lr:
             first["scheduler_lr"] = float(last_lr[0])
         return [first, *groups[1:]]
+
+
+def _per_step(logged: list[tuple[int, Any]], first: int, n: int) -> tuple[list[float], list[int]]:
+    """Sums and counts of the logged losses per step first..first+n-1, from one read-back of the tensors."""
+    tensors = [value.reshape(()) if value.dtype in (torch.float32, torch.float64) else value.reshape(()).float()
+               for _, value in logged if isinstance(value, torch.Tensor)]
+    values = iter(torch.stack(tensors).tolist() if tensors else [])  # the block's one device-to-host transfer
+    sums, counts = [0.0] * n, [0] * n
+    for step, value in logged:
+        i = step - first
+        if 0 <= i < n:
+            sums[i] += next(values) if isinstance(value, torch.Tensor) else value
+            counts[i] += 1
+        elif isinstance(value, torch.Tensor):
+            next(values)
+    return sums, counts
 
 
 def watch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, name: str | None = None, **options: Any) -> Watch:

@@ -3,9 +3,9 @@ seeds in parallel processes when the cores allow, then one summary judged across
 
 from __future__ import annotations
 
-import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -45,8 +45,10 @@ def parallel_workers(n_seeds: int, cpu_count: int | None = None, threads_per_see
     return max(1, min(n_seeds, cores // threads))
 
 
-def train_seed(preset: str, overrides: list[str], options: Any, seed: int, run_dir: Path, threads: int | None) -> dict[str, Any]:
-    """One seed's run, start to end (in a worker process or in this one); returns its summary."""
+def train_seed(preset: str, overrides: list[str], options: Any, seed: int, run_dir: Path, threads: int | None,
+               stop_requested: Callable[[], bool] | None = None) -> dict[str, Any]:
+    """One seed's run, start to end (in a worker process, or in this one where `stop_requested` is
+    polled: a stop asked for between two of its steps ends it as interrupted); returns its summary."""
     from nntui.presets import load_preset
     from nntui.runner import prepare_run
 
@@ -57,10 +59,21 @@ def train_seed(preset: str, overrides: list[str], options: Any, seed: int, run_d
     if in_worker:  # Ctrl-C reaches the whole process group: finish the step and save, as a single run does
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: run.request_stop())
+    done = threading.Event()
+    if stop_requested is not None:
+        def watch() -> None:
+            while not done.wait(0.2):
+                if stop_requested():
+                    run.request_stop()
+                    return
+
+        threading.Thread(target=watch, name="nntui-seed-stop", daemon=True).start()
     try:
         return run.execute()
     except KeyboardInterrupt:
         return run.state.summary
+    finally:
+        done.set()
 
 
 def run_seeds(preset: str, overrides: list[str], options: Any, seeds: list[int], report: Report,
@@ -75,14 +88,14 @@ def run_seeds(preset: str, overrides: list[str], options: Any, seeds: list[int],
     write_json_atomic(top / SEEDS_FILE, {"preset": resolved.name, "seeds": seeds, "started_at": time.time()})
     workers = parallel_workers(len(seeds))
     report(f"run directory: {top} — {len(seeds)} seeds, {workers} at a time ({os.cpu_count()} cores)"
-           + ("" if workers > 1 else "; one after another"))
+           + ("" if workers > 1 else "; one after another") + f"; follow them live with: nntui watch {top}")
     summaries: dict[int, dict[str, Any]] = {}
     try:
         if workers == 1:
             for seed in seeds:
                 if stop_requested():
                     break
-                summaries[seed] = _finish(seed, top, report, lambda: train_seed(preset, overrides, options, seed, top / f"seed-{seed}", None))
+                summaries[seed] = _finish(seed, top, report, lambda: train_seed(preset, overrides, options, seed, top / f"seed-{seed}", None, stop_requested))
         else:
             _run_parallel(preset, overrides, options, seeds, top, workers, summaries, report)
     finally:
@@ -141,9 +154,3 @@ def _remove_if_empty(top: Path) -> None:
         path.unlink() if path.is_file() else path.rmdir()
     top.rmdir()
 
-
-def seeds_of(run_dir: Path) -> list[int]:
-    try:
-        return list(json.loads((Path(run_dir) / SEEDS_FILE).read_text())["seeds"])
-    except (OSError, ValueError, KeyError):
-        return []

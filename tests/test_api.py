@@ -264,3 +264,12 @@ def test_newest_run_is_the_default_for_watch(tmp_path, monkeypatch):
     first, _ = train(model, torch.optim.SGD(model.parameters(), lr=0.1), 3, tmp_path)
     second, _ = train(model, torch.optim.SGD(model.parameters(), lr=0.1), 3, tmp_path)
     assert newest_run(tmp_path / "runs") == second.run_dir != first.run_dir
+
+
+def test_watch_without_a_run_says_so_in_one_line(tmp_path, monkeypatch):
+    from helpers import invoke
+
+    monkeypatch.chdir(tmp_path)
+    result = invoke("watch")
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == ["error: no runs under ./runs; pass a run directory, or start one (`nntui run PRESET`, or nntui.watch in your script)"]

@@ -129,3 +129,15 @@ def test_presets_the_3_layer_sigmoid_net_fails_vanishing_and_batchnorm_passes(tm
     summary = run_json("batchnorm", tmp_path / "runs", "--variant", "BN lr 1e-2", "--max-steps", "400")
     result = invoke("check", summary["run_dir"])
     assert result.exit_code == 0, result.stdout
+
+
+def test_the_dashboards_health_lines_show_the_failed_checks_of_the_selected_variant(tmp_path):
+    from nntui.tui.widgets.health import health_text
+
+    bad = {1: [layer("fc1", 1e-6), layer("fc2", 1e-4), layer("fc3", 1e-2)]}
+    _, state = make_run(tmp_path, bad, FALLING)
+    text = health_text(check_health(state), 0).plain
+    assert "✗ vanishing gradients: fc1 median |grad| 1.0e-06 is 1/10000 of fc3's 0.01" in text
+    assert text.splitlines()[-1] == "6 ok"
+    _, healthy = make_run(tmp_path, {1: [layer(n, 1e-3) for n in LAYERS]}, FALLING)
+    assert health_text(check_health(healthy), 0).plain.splitlines()[-1] == "✓ 7 ok"

@@ -9,12 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
+from textual.geometry import Region
 
 from nntui.record import events as ev
 from nntui.record.runlog import RunLog
 from nntui.tui.compare_app import make_compare_app
 from tests.helpers import invoke, run_json, tiny_preset
-from tests.test_tui import screen_text
 
 TINY = str(Path(__file__).parent / "fixtures" / "tiny.toml")
 
@@ -25,6 +25,16 @@ def two_presets(tmp_path_factory, one_thread):
     paralysis = run_json(TINY, root / "runs", "--max-steps", "60")
     other = run_json(str(tiny_preset(root / "tiny.toml")), root / "runs", "--max-steps", "40")
     return Path(paralysis["run_dir"]), Path(other["run_dir"])
+
+
+def screen_text(app, selector: str) -> str:
+    """What a widget and its children show on screen now, as plain text."""
+    texts = []
+    for widget in [app.query_one(selector), *app.query_one(selector).query("*")]:
+        if widget.display and not widget.children:
+            width, height = widget.size
+            texts.extend(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+    return "\n".join(texts)
 
 
 def last_test_eval(run_dir: Path) -> dict[str, float]:
@@ -74,7 +84,9 @@ def test_headless_table_shows_final_figures_labelled_by_run(two_presets):
     logged = last_test_eval(two_presets[0])
     assert "tiny-paralysis" in result.stdout and "deep" in result.stdout and "shallow" in result.stdout
     assert f"{logged['deep']:.4f}" in result.stdout
-    assert f"tiny-paralysis = {two_presets[0]}" in result.stdout and "✓" in result.stdout
+    saved = json.loads((two_presets[0] / "summary.json").read_text())
+    mark = {True: "✓", False: "✗"}.get(saved["reproduced"], "·")
+    assert f"tiny-paralysis = {two_presets[0]}: {mark} {saved['finding']}" in result.stdout
 
 
 def test_a_watch_shaped_run_mixes_with_a_preset_run(two_presets, tmp_path):
@@ -119,3 +131,21 @@ def test_compare_view_overlays_every_run_variant_and_follows_the_selection(two_p
             await pilot.press("q")
 
     asyncio.run(scenario())
+
+
+def test_list_says_how_long_each_preset_takes_and_the_little_options():
+    from nntui import __version__
+    from nntui.presets import available_presets
+
+    listed = json.loads(invoke("list", "--json").stdout)["presets"]
+    measured = {row["name"]: row["estimated_seconds"] for row in listed}
+    assert set(measured) == set(available_presets())
+    assert all(seconds is None or seconds > 0 for seconds in measured.values())
+    assert measured["sigmoid-paralysis"] > measured["bad-init-tanh"]
+    assert "~8 min" in invoke("list").stdout  # sigmoid-paralysis: 495 s
+    assert invoke("--version").stdout.strip() == f"nntui {__version__}"
+    helps = invoke("run", "--help").stdout + invoke("compare", "--help").stdout
+    flag_lines = [line for line in helps.splitlines() if "--headless" in line or "--json" in line]
+    assert len(flag_lines) == 4 and not any("<bool>" in line for line in flag_lines)  # flags, not values
+    assert "--seeds" in helps
+    assert "--install-completion" in invoke("--help").stdout

@@ -56,7 +56,7 @@ def test_csv_has_a_step_column_per_series_and_the_logged_values(run_dir, tmp_pat
     groups = read_csv(out / "optimizer_groups.csv")
     logged = log_events(run_dir, "optimizer_state")
     assert [(int(r["step"]), float(r["lr"])) for r in groups] == [(o["step"], g["lr"]) for o in logged for g in o["groups"]]
-    assert "no gradient histograms" in result.stdout  # this run's probes recorded no buckets: none invented
+    assert "no gradient histograms" not in result.stdout
 
 
 def test_tensorboard_event_files_read_back_with_tensorboards_reader(run_dir, tmp_path):
@@ -79,28 +79,45 @@ def test_tensorboard_event_files_read_back_with_tensorboards_reader(run_dir, tmp
         medians = [(s["step"], layer["grad"][2]) for s in log_events(run_dir, "layer_stats") if s["variant"] == variant for layer in s["layers"] if layer["name"] == "fc1"]
         got = [(s.step, s.value) for s in acc.Scalars("layers/fc1/grad_median")]
         assert [s for s, _ in got] == [s for s, _ in medians] and [v for _, v in got] == pytest.approx([v for _, v in medians], rel=1e-6)
-        assert acc.Tags()["histograms"] == []  # no recorded buckets, so no histogram
 
 
-def test_tensorboard_histograms_come_from_recorded_buckets(tmp_path):
+def test_gradient_histograms_are_the_probes_buckets_and_match_numpy(run_dir, tmp_path):
+    """The probes' counts out to CSV and TensorBoard unchanged; a numpy histogram of the same layer's
+    |grad W| on the same power-of-two edges (a second, independent binning) gives the same counts."""
+    import numpy as np
+    import torch
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from nntui.record import events as ev
-    from nntui.record.runlog import RunLog
+    stats = [s for s in log_events(run_dir, "layer_stats") if s["variant"] == "deep"]
+    recorded = {(s["step"], layer["name"]): layer["grad_hist"] for s in stats for layer in s["layers"]}
+    assert recorded and all(h is not None for h in recorded.values())
+    export_module.export_csv(run_dir, tmp_path / "csv")
+    rows = read_csv(tmp_path / "csv" / "grad_histograms.csv")
+    step, name = next(iter(recorded))
+    counts = [int(r["count"]) for r in rows if r["variant"] == "deep" and int(r["step"]) == step and r["layer"] == name]
+    assert counts == recorded[(step, name)]["counts"]
+    assert sum(counts) > 0
 
-    run = tmp_path / "run"
-    run.mkdir()
-    log = RunLog(run)
-    hist = {"edges": [1e-6, 1e-5, 1e-4, 1e-3], "counts": [3, 10, 2]}
-    log.append(ev.LayerStats("a", 5, [{"name": "fc1", "grad": [0, 0, 0, 0, 0], "grad_hist": hist}]))
-    log.close()
-    export_module.export_tensorboard(run, tmp_path / "tb")
-    acc = EventAccumulator(str(tmp_path / "tb" / "a"))
+    export_module.export_tensorboard(run_dir, tmp_path / "tb")
+    acc = EventAccumulator(str(tmp_path / "tb" / "deep"), size_guidance={"histograms": 0})
     acc.Reload()
-    (event,) = acc.Histograms("histograms/fc1/grad_hist")
-    assert event.step == 5
-    assert event.histogram_value.bucket_limit == pytest.approx([1e-5, 1e-4, 1e-3])
-    assert event.histogram_value.bucket == [3, 10, 2] and event.histogram_value.num == 15
+    assert {f"histograms/{layer}/grad_hist" for layer in ("fc1", "fc2", "fc3", "fc4")} <= set(acc.Tags()["histograms"])
+    for event in acc.Histograms(f"histograms/{name}/grad_hist"):
+        expected = recorded[(event.step, name)]
+        assert list(event.histogram_value.bucket) == expected["counts"]
+        assert event.histogram_value.num == sum(expected["counts"])
+        assert event.histogram_value.bucket_limit[0] == pytest.approx(2.0 ** expected["log2_min"])
+
+    # an independent binning of a real |grad W|: the same buckets as np.histogram gives
+    torch.manual_seed(0)
+    layer = torch.nn.Linear(30, 20)
+    layer(torch.randn(64, 30)).pow(2).mean().backward()
+    grad = layer.weight.grad.abs().flatten().double().numpy()
+    m, n = -40, 47
+    edges = [0.0, *[2.0 ** (m + k) for k in range(n + 1)], np.inf]
+    hist = {"log2_min": m, "counts": np.histogram(grad, bins=edges)[0].tolist()}
+    ((_, decoded),) = export_module.histograms_of({"grad_hist": hist})
+    assert decoded["edges"][1:-1] == edges[1:-1] and sum(decoded["counts"]) == grad.size
 
 
 def test_missing_tensorboard_is_one_clear_line(run_dir, tmp_path, monkeypatch):
@@ -114,3 +131,11 @@ def test_missing_tensorboard_is_one_clear_line(run_dir, tmp_path, monkeypatch):
 def test_not_a_run_directory_is_exit_2(tmp_path):
     result = invoke("export", str(tmp_path), "--out", str(tmp_path / "x"))
     assert result.exit_code == 2 and "not a run directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_run_recorded_without_histogram_buckets_gets_none_and_is_told_so(tmp_path):
+    old_run = Path(__file__).parent / "fixtures" / "tiny-run"  # recorded before the probes kept buckets
+    result = export_module.export_csv(old_run, tmp_path / "csv")
+    assert not (tmp_path / "csv" / "grad_histograms.csv").exists()
+    assert any("no gradient histograms" in note for note in result.notes)
+    assert export_module.export_tensorboard(old_run, tmp_path / "tb").rows["histograms"] == 0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -156,12 +157,23 @@ def expected_optimizer(opt, name: str, oracle: Oracle) -> dict:
     return out
 
 
+def assert_histogram(got: dict, grad: torch.Tensor, what: str) -> None:
+    """The bucket counts equal np.histogram's of every |grad| element, on the edges the record describes."""
+    assert (got["log2_min"], len(got["counts"])) == (-40, 49), what
+    edges = [2.0 ** k for k in range(-40, 8)]
+    # [0, 2^-40): underflow (zeros too); [2^6, 2^7) the last bin; [2^7, inf]: overflow (np.histogram closes the last bin)
+    want, _ = np.histogram(grad.abs().double().flatten().numpy(), bins=[0.0, *edges, math.inf])
+    assert got["counts"] == want.tolist(), what
+    assert sum(got["counts"]) == grad.numel(), what
+
+
 def check_step(layers_read, groups_read, opt_layers, oracle: Oracle, opt) -> None:
     assert [layer["name"] for layer in layers_read] == list(oracle.layers)
     for layer in layers_read:
         name = layer["name"]
         grad, before, after = oracle.grads[name], oracle.before[name], oracle.after[name]
         assert_five_numbers(layer["grad"], grad.abs(), f"{name} |grad W|")
+        assert_histogram(layer["grad_hist"], grad, f"{name} |grad W| histogram")
         assert_five_numbers(layer["act"], oracle.inputs[name], f"{name} input")
         update = after.double() - before.double()
         exact = {
@@ -324,3 +336,24 @@ def test_numpy_and_torch_reductions_agree_to_rounding_on_a_cnn(optimizer):
                     assert value == pytest.approx(b[key], rel=1e-9, abs=1e-15), (a["name"], key)
                 else:
                     assert value == b[key], (a["name"], key)
+
+
+@pytest.mark.parametrize("prefer_numpy", [True, False], ids=["numpy", "torch"])
+def test_histogram_buckets_edges_zeros_and_non_finite_gradients(prefer_numpy):
+    """Values on the edges, zeros, and an infinite gradient land where the format says."""
+    model = nn.Sequential(nn.Linear(4, 8, bias=False), nn.ReLU(), nn.Linear(8, 8, bias=False))
+    opt = torch.optim.SGD(model.parameters(), lr=0.0)
+    probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+    model(torch.randn(3, 4)).sum().backward()
+    special = torch.tensor([0.0, 2.0 ** -41, 2.0 ** -40, -(2.0 ** -39), -5e-7, 127.9, 128.0, -1e5], dtype=torch.float32)
+    model[0].weight.grad.view(-1)[: len(special)] = special
+    model[2].weight.grad.view(-1)[0] = math.inf
+    probe.before_step()
+    opt.step()
+    [(_, layers, _, _)] = probe.read([probe.collect(1)])
+    counts = layers[0]["grad_hist"]["counts"]
+    rest = model[0].weight.grad.view(-1)[len(special):]
+    assert_histogram(layers[0]["grad_hist"], model[0].weight.grad, "special values")
+    assert counts[0] >= 2 and counts[1] >= 1 and counts[-1] >= 2 and sum(counts) == 32
+    assert counts[-1] == 2 + int((rest.abs() >= 128).sum()) and counts[2] >= 1
+    assert layers[1]["grad_hist"] is None  # a non-finite gradient norm: no histogram (five numbers are None too)

@@ -148,3 +148,60 @@ def test_cuda_n_without_cuda_is_one_line_and_exit_2(tmp_path, command):
     assert result.exit_code == 2
     assert result.stderr.strip().splitlines() == ["error: --device cuda:1: no CUDA device is available here; use --device cpu or --device auto"]
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_probe_statistics_on_the_test_device_match_the_cpu(optimizer):
+    """The torch reductions on NNTUI_TEST_DEVICE against the numpy ones on the CPU, same weights and batch."""
+    from nntui.engine.models import MLP
+    from nntui.engine.optim import build_optimizer
+    from nntui.engine.probes import Probe
+    from nntui.presets import ModelConfig, OptimizerConfig
+
+    stats = []
+    for device, prefer_numpy in ((torch.device("cpu"), True), (DEVICE, False)):
+        torch.manual_seed(0)
+        model = MLP(784, 10, ModelConfig(hidden=[64, 64], activation="tanh", init="xavier_normal")).to(device)
+        opt = build_optimizer(model.parameters(), OptimizerConfig(name=optimizer, lr=0.05))
+        x, y = torch.randn(32, 784, generator=torch.Generator().manual_seed(1)), torch.arange(32) % 10
+        probe = Probe(model, opt, prefer_numpy=prefer_numpy)
+        for _ in range(2):  # the second step has optimizer state
+            probe.attach()
+            out = model(x.to(device))
+            probe.detach()
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(out, y.to(device)).backward()
+            probe.before_step()
+            opt.step()
+            record = probe.collect(1)
+        [(_, layers, _, _)] = probe.read([record])
+        stats.append(layers)
+    for cpu_layer, device_layer in zip(*stats):
+        for key, value in cpu_layer.items():
+            if isinstance(value, float):
+                assert device_layer[key] == pytest.approx(value, rel=2e-3, abs=1e-7), key
+            elif isinstance(value, list):
+                assert device_layer[key] == pytest.approx(value, rel=2e-3, abs=1e-6), key
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_gpu_check_says_there_is_no_cuda_and_exits_2(tmp_path, capsys):
+    from benchmarks import gpu_check
+
+    assert gpu_check.main(["--out", str(tmp_path / "check.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no CUDA device is present here") and "--dry-run" in err[0]
+    assert not (tmp_path / "check.json").exists()
+
+
+def test_checkpoint_state_comes_to_the_host_whole():
+    from nntui.engine.checkpoints import host_state
+
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4)).to(DEVICE)
+    model(torch.randn(5, 3, device=DEVICE))  # BatchNorm's running stats and its int64 batch count
+    state = model.state_dict()
+    copied = host_state(state)
+    assert list(copied) == list(state)
+    for key, value in state.items():
+        assert copied[key].device.type == "cpu" and copied[key].dtype == value.dtype
+        assert torch.equal(copied[key], value.cpu())

@@ -17,7 +17,7 @@ from nntui.seeds import parallel_workers, parse_seeds
 from nntui.tui.compare_app import make_compare_app
 from nntui.tui.widgets.compare_panels import band
 from tests.helpers import invoke, run_json
-from tests.test_tui import screen_text
+from tests.test_compare import screen_text
 
 TINY = str(Path(__file__).parent / "fixtures" / "tiny.toml")
 
@@ -111,7 +111,7 @@ def test_watching_a_seeds_run_draws_mean_and_band_per_variant(seeds_run):
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
             loss = screen_text(app, "#loss")
-            assert "mean over seeds" in loss and "shallow (2 seeds)" in loss
+            assert "mean over seeds" in loss and "shallow (1, 2 seeds)" in loss
             shallow = summary["variants"][0]
             assert f"{shallow['test_loss']:.4f} ± {shallow['test_loss_std']:.4f}" in loss
             assert f"{shallow['reproduced_in']}/2" in loss
@@ -125,5 +125,20 @@ def test_headless_table_shows_mean_and_std(seeds_run, tmp_path):
     result = invoke("compare", summary["run_dir"], "--headless")
     assert result.exit_code == 0, result.stderr
     deep = summary["variants"][1]
-    assert f"{deep['test_loss']:.4f} ± {deep['test_loss_std']:.4f}" in result.stdout
+    assert f"{deep['test_loss']:.4f}±{deep['test_loss_std']:.4f}" in result.stdout
     assert statistics.fmean([deep["test_loss_min"], deep["test_loss_max"]]) == pytest.approx(deep["test_loss"])
+
+
+def test_a_stop_ends_the_running_seed_and_starts_no_other_one_after_another(tmp_path, monkeypatch, one_thread):
+    import nntui.seeds as seeds_module
+    from nntui.runner import RunOptions
+
+    monkeypatch.setattr(seeds_module, "parallel_workers", lambda n: 1)  # one after another, in this process
+    out = tmp_path / "runs"
+    started = lambda: any(out.glob("*/seed-0/events.jsonl"))  # noqa: E731 - stop once the first seed trains
+    lines: list[str] = []
+    summary = seeds_module.run_seeds(TINY, [], RunOptions(device="cpu", out=out, max_steps=100_000, epochs=1000), [0, 1], lines.append, started)
+    assert summary["status"] == "interrupted" and summary["seeds"] == [0]
+    assert summary["seed_runs"][0]["status"] == "interrupted"
+    assert not (Path(summary["run_dir"]) / "seed-1").exists()
+    assert any("one after another" in line for line in lines)

@@ -44,18 +44,22 @@ def _sci(x: float | None) -> str:
 
 
 def compare_table(summaries: list[dict[str, Any]], labels: list[str]) -> Table:
-    table = Table(title="final figures (|grad|: median of the first / last layer)", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
-    for col in ("run", "variant", "status", "steps", "train", "test", "acc", "|grad|"):
-        table.add_column(col, overflow="fold" if col in ("run", "variant") else "ellipsis", no_wrap=col not in ("run", "variant"),
-                         justify="right" if col in ("steps", "train", "test", "acc") else "left")
+    """One row per run/variant; a variant that did not complete says how it ended after its name."""
+    table = Table(title="final figures (|grad|: median of the first / last layer)", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    longest = max((len(v["name"]) for s in summaries for v in s.get("variants", [])), default=7)
+    table.add_column("run", overflow="fold", min_width=min(16, max(map(len, labels), default=3)))
+    table.add_column("variant", overflow="fold", min_width=min(14, longest))
+    for col in ("steps", "train", "test", "acc", "|grad|"):
+        table.add_column(col, no_wrap=True, overflow="ellipsis", justify="left" if col == "|grad|" else "right")
     for s, label in zip(summaries, labels):
         for v in s.get("variants", []):
             layers = v.get("layers") or []
             grads = f"{_sci(layers[0].get('grad_median'))}/{_sci(layers[-1].get('grad_median'))}" if layers else MISSING
             test = _fmt(v.get("test_loss"))
             if v.get("test_loss_std") is not None:
-                test += f" ± {v['test_loss_std']:.4f}"
-            table.add_row(label, v["name"], v.get("status", ""), str(v.get("steps", "")), _fmt(v.get("train_loss")), test, _pct(v.get("test_accuracy")), grads)
+                test += f"±{v['test_loss_std']:.4f}"
+            name = v["name"] if v.get("status") in ("completed", None) else f"{v['name']} ({v['status']})"
+            table.add_row(label, name, str(v.get("steps", "")), _fmt(v.get("train_loss")), test, _pct(v.get("test_accuracy")), grads)
     return table
 
 
@@ -63,9 +67,9 @@ def seeds_table(summary: dict[str, Any]) -> Table:
     """A seeds run: per variant the mean ± std over the seeds and each seed's verdict mark."""
     seeds = summary.get("seeds", [])
     table = Table(title=f"{summary.get('preset')} over seeds {', '.join(map(str, seeds))} — {summary.get('status')}; mean ± std",
-                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+                  title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
     for col in ("variant", "status", "train", "test loss", "test acc", "held"):
-        table.add_column(col, overflow="fold" if col == "variant" else "ellipsis", no_wrap=col != "variant",
+        table.add_column(col, overflow="ellipsis", no_wrap=True, min_width=max((len(v["name"]) for v in summary.get("variants", [])), default=7) if col == "variant" else None,
                          justify="right" if col in ("train", "test loss", "test acc") else "left")
     for v in summary.get("variants", []):
         marks = "".join({True: "✓", False: "✗"}.get(s["reproduced"], "·") for s in v.get("seed_verdicts", []))

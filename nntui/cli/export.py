@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from nntui.cli.common import fail
 
@@ -40,7 +39,7 @@ def export_command(
             console.print(f"{source} → {target}: {counts}")
             notes.extend(n for n in result.notes if n not in notes)
     except NntuiError as exc:
-        raise fail(escape(str(exc))) from None  # the message names nntui[tensorboard]: not rich markup
+        raise fail(str(exc)) from None
     for note in notes:
         console.print(f"note: {note}")
     if fmt is ExportFormat.tensorboard:

@@ -46,6 +46,7 @@ def _options(
 @app.command("list")
 def list_presets(as_json: JsonOpt = False) -> None:
     """List the presets: one lecture experiment each."""
+    from nntui.preset_durations import MEASURED_ON, PRESET_SECONDS, preset_duration
     from nntui.presets import available_presets, load_preset
 
     rows = []
@@ -59,13 +60,13 @@ def list_presets(as_json: JsonOpt = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="nntui presets — run one with `nntui run NAME`")
+    table = Table(title="nntui presets — run one with `nntui run NAME`", caption=f"takes: headless wall time measured once on {MEASURED_ON}")
     table.add_column("preset", style="bold")
     table.add_column("what it shows")
     table.add_column("variants")
     table.add_column("takes", justify="right", no_wrap=True)
     for row in rows:
-        table.add_row(Text(row["name"]), Text(row["title"]), Text(", ".join(row["variants"])), _duration(row["estimated_seconds"]))
+        table.add_row(Text(row["name"]), Text(row["title"]), Text(", ".join(row["variants"])), preset_duration(row["name"]))
     Console().print(table)
 
 
@@ -220,15 +221,6 @@ def _run_seeds(preset: str, overrides: list[str], options, seeds_text: str, as_j
         print_seeds_summary(summary, console)
     return summary
 
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    return f"~{seconds:.0f} s" if seconds < 90 else f"~{seconds / 60:.0f} min"
-
-
-# Headless wall time of each preset, measured once (see README: "How long a preset takes").
-PRESET_SECONDS: dict[str, float] = {}
 
 app.command("lr-find")(lr_find_command)
 app.command("watch")(watch_command)

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from nntui.record import events as ev
 from nntui.engine.checkpoints import save_checkpoint
 from nntui.engine.data import Dataset
+from nntui.engine.evaluation import evaluate, evaluate_on_device  # noqa: F401 (evaluate: public here too)
 from nntui.engine.determinism import DROPOUT_SEED_OFFSET, epoch_order, pin_matmul_precision, seed_dropout
 from nntui.errors import NntuiError
 from nntui.engine.models import MLP
@@ -41,33 +42,6 @@ def slug(name: str) -> str:
 
 def loss_function(task: str):
     return F.cross_entropy if task == "classification" else F.mse_loss
-
-
-@torch.no_grad()
-def evaluate_on_device(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> torch.Tensor:
-    """[mean loss, accuracy] on (x, y) in eval mode, left on the device (accuracy 0 for regression)."""
-    was_training = model.training
-    model.eval()
-    try:
-        loss_sum = torch.zeros((), device=x.device)
-        correct = torch.zeros((), device=x.device)
-        reduce_fn = F.cross_entropy if task == "classification" else F.mse_loss
-        for i in range(0, len(x), batch):
-            out = model(x[i : i + batch])
-            target = y[i : i + batch]
-            loss_sum += reduce_fn(out, target, reduction="sum")
-            if task == "classification":
-                correct += (out.argmax(dim=1) == target).sum()
-        denom = len(x) * (1 if task == "classification" else y.shape[1])
-        return torch.stack([loss_sum / denom, correct / len(x)])
-    finally:
-        model.train(was_training)
-
-
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:
-    """Mean loss and accuracy on (x, y) in eval mode; one transfer for both numbers."""
-    loss, acc = evaluate_on_device(model, x, y, task, batch).tolist()
-    return loss, (acc if task == "classification" else None)
 
 
 def batch_size_for(cfg: TrainConfig, n_train: int, variant: str) -> int:
@@ -313,7 +287,8 @@ class VariantRun:
         cuda = torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None
         return {"model": copy.deepcopy(self.model.state_dict()), "optimizer": copy.deepcopy(self.optimizer.state_dict()),
                 "training": self.model.training, "schedule": self.schedule, "loss_buffer": self.loss_buffer, "step": self.step,
-                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
+                "pos": self.pos, "perm": self.perm, "generator": self.generator.get_state(), "dropout_generator": self.dropout_generator.get_state(),
+                "cpu_rng": torch.get_rng_state(), "cuda_rng": cuda}
 
     def restore_state(self, saved: dict) -> None:
         self.model.load_state_dict(saved["model"])
@@ -321,6 +296,7 @@ class VariantRun:
         self.model.train(saved["training"])
         self.schedule, self.loss_buffer, self.step, self.pos, self.perm = (saved[k] for k in ("schedule", "loss_buffer", "step", "pos", "perm"))
         self.generator.set_state(saved["generator"])
+        self.dropout_generator.set_state(saved["dropout_generator"])
         torch.set_rng_state(saved["cpu_rng"])
         if saved["cuda_rng"] is not None:
             torch.cuda.set_rng_state(saved["cuda_rng"], self.device)

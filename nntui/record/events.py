@@ -116,7 +116,7 @@ def _number(value: Any) -> bool:
 
 
 def _flat_records(records: list[Any], where: str, needs_name: bool = True) -> None:
-    """Per-layer or per-group dicts: a text name, numbers (or null), flags, lists of numbers."""
+    """Per-layer or per-group dicts: a text name, numbers (or null), flags, lists of numbers, records of those."""
     for record in records:
         if not isinstance(record, dict):
             raise ValueError(f"{where}: entries are objects")
@@ -128,6 +128,9 @@ def _flat_records(records: list[Any], where: str, needs_name: bool = True) -> No
             elif isinstance(value, list):
                 if not all(_number(v) for v in value):
                     raise ValueError(f"{where}.{key}: not a list of numbers")
+            elif isinstance(value, dict):  # a probe's histogram, {"log2_min": -40, "counts": [...]}: one level of numbers
+                if not all(_number(v) or (isinstance(v, list) and all(_number(x) for x in v)) for v in value.values()):
+                    raise ValueError(f"{where}.{key}: not a record of numbers")
             elif not (_number(value) or isinstance(value, bool)):
                 raise ValueError(f"{where}.{key}: not a number")
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import csv
 import importlib.util
+import math
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,9 @@ from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader
 
 FIVE = ("min", "q1", "median", "q3", "max")
-HISTOGRAM_KEYS = ("grad_hist",)  # per-layer bucket records written by the probes: {"edges": [...], "counts": [...]}
+# Per-layer |grad W| histograms as the probes record them: "grad_hist": {"log2_min": m, "counts": [n + 2]}:
+# counts[0] below 2**m (zeros included), counts[k] in [2**(m+k-1), 2**(m+k)), counts[-1] at or above 2**(m+n).
+HISTOGRAM_KEYS = ("grad_hist",)
 MISSING_TENSORBOARD = "--format tensorboard needs the tensorboard package: pip install 'nntui[tensorboard]' (or pip install tensorboard)"
 
 
@@ -93,12 +97,18 @@ def csv_series(events: Iterable[ev.Event]) -> dict[str, tuple[tuple[str, ...], l
 
 
 def histograms_of(layer: dict[str, Any]) -> list[tuple[str, dict[str, list[float]]]]:
-    """The bucket records a probe stored for this layer (none in runs recorded before the probes had them)."""
+    """The probe's histogram buckets of this layer as {"edges": n + 1, "counts": n} (the first bucket starts
+    at 0, the last ends at +inf); none for runs recorded before the probes had them."""
     found = []
     for key in HISTOGRAM_KEYS:
         hist = layer.get(key)
-        if isinstance(hist, dict) and hist.get("edges") and hist.get("counts") and len(hist["edges"]) == len(hist["counts"]) + 1:
-            found.append((key, hist))
+        if not isinstance(hist, dict) or not isinstance(hist.get("log2_min"), int) or not isinstance(hist.get("counts"), list):
+            continue
+        counts = hist["counts"]
+        if len(counts) < 3 or any(c is None for c in counts):
+            continue
+        powers = [2.0 ** (hist["log2_min"] + k) for k in range(len(counts) - 1)]
+        found.append((key, {"edges": [0.0, *powers, math.inf], "counts": counts}))
     return found
 
 
@@ -201,12 +211,16 @@ def export_tensorboard(run_dir: Path, out: Path) -> ExportResult:
 
 
 def _histogram_proto(summary_pb2, hist: dict[str, list[float]]):
-    """TensorBoard buckets from recorded edges and counts: bucket i holds values up to its upper edge."""
+    """TensorBoard buckets from the recorded counts: bucket i holds values up to its upper edge (the last,
+    open-ended one up to the largest double, as TensorBoard's own histograms). num is exact; min, max, sum
+    and sum of squares are bounded by the occupied buckets' edges (sum from their midpoints)."""
     edges, counts = hist["edges"], hist["counts"]
-    total = float(sum(counts))
-    centres = [(lo + hi) / 2 for lo, hi in zip(edges, edges[1:])]
+    occupied = [i for i, n in enumerate(counts) if n]
+    lows = [edges[i] for i in occupied]
+    highs = [edges[i + 1] if math.isfinite(edges[i + 1]) else edges[i] * 2 for i in occupied]
+    centres = [(lo + hi) / 2 for lo, hi in zip(lows, highs)]
     return summary_pb2.HistogramProto(
-        min=float(edges[0]), max=float(edges[-1]), num=total,
-        sum=sum(c * n for c, n in zip(centres, counts)), sum_squares=sum(c * c * n for c, n in zip(centres, counts)),
-        bucket_limit=[float(e) for e in edges[1:]], bucket=[float(n) for n in counts],
+        min=min(lows, default=0.0), max=max(highs, default=0.0), num=float(sum(counts)),
+        sum=sum(c * counts[i] for c, i in zip(centres, occupied)), sum_squares=sum(c * c * counts[i] for c, i in zip(centres, occupied)),
+        bucket_limit=[e if math.isfinite(e) else sys.float_info.max for e in edges[1:]], bucket=[float(n) for n in counts],
     )

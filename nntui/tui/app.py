@@ -22,11 +22,12 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import get_current_worker
 
 from nntui.record import events as ev
-from nntui.record.runlog import RunLogReader, writer_gone
+from nntui.record.runlog import RunLogReader
 from nntui.record.state import RunState
 from nntui.tui.link import LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
+from nntui.tui.watching import FINISHED, WatchNotes
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
@@ -45,8 +46,6 @@ MIN_PLOT_INTERVAL = 0.9  # seconds between panel redraws while data streams in (
 GIL_SWITCH_S = 0.0005  # hand the GIL back to the training thread sooner than Python's 5 ms default
 MIN_SIZE = (60, 16)  # below this: "please enlarge the terminal"
 GRID_SIZE = (130, 38)  # from this size on: all panels at once, else one panel per tab
-FINISHED = ("completed", "diverged", "interrupted", "failed")
-STALE_S = 30  # watch mode: this long without new events is worth saying
 
 PANELS = [
     ("loss", "Loss", LossPanel),
@@ -57,7 +56,7 @@ PANELS = [
     ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
+class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -253,27 +252,6 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, App[None]):
         due = stale and (self.snapshot.status in FINISHED or time.monotonic() >= self._next_plot_time)
         if changed or due or self.phase:
             self.redraw(panels=due)
-
-    def _watch_note(self) -> str:
-        """What to say when a followed log stops growing before its run_finished (and how many lines were unreadable)."""
-        skipped = self.state.skipped_lines
-        note = self._writer_note()
-        return f"{note} · {skipped} unreadable lines skipped" if note and skipped else note or (f"{skipped} unreadable lines skipped" if skipped else "")
-
-    def _writer_note(self) -> str:
-        if self.snapshot.status in FINISHED:
-            return ""
-        if self.snapshot.status == "waiting":
-            idle = max(time.monotonic() - self._last_event_at, self.reader.silent_for())
-            return f"nothing written for {idle:.0f} s: the run's writer may have failed before its first event" if idle >= STALE_S else ""
-        if writer_gone(self.state.writer_pid, self.state.writer_host):
-            if not self.writer_note.startswith("writer"):
-                message = (f"the process that wrote this run (pid {self.state.writer_pid}) exited without finishing it: "
-                           "it crashed or was killed; the dashboard shows everything it wrote")
-                self.state.apply(ev.Alert(None, 0, "error", message))
-            return "writer gone"
-        idle = time.monotonic() - self._last_event_at
-        return f"no new events for {idle:.0f} s" if idle >= STALE_S else ""
 
     def refresh_now(self) -> None:
         """Read the state and redraw every visible panel at once (tests, snapshots)."""

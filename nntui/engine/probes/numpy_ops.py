@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 
 _CACHE_LIMIT = 128
+# per float dtype: the same-sized integer, the exponent's shift and bias
+FLOAT_LAYOUT = {"f4": (np.int32, 23, 127), "f8": (np.int64, 52, 1023), "f2": (np.int16, 10, 15)}
 
 
 class OpsCache:
@@ -77,6 +79,17 @@ class NumpyOps:
     def inverse_root(self, vs: list, scales: list[float], eps: list[float], lrs: list[float]) -> tuple[list, list]:
         v_hat = [v.astype(np.float64) * s for v, s in zip(vs, scales)]
         return v_hat, [lr / (np.sqrt(v) + e) for v, e, lr in zip(v_hat, eps, lrs)]
+
+    def histograms(self, xs: list, log2_min: int, bins: int):
+        """Per non-negative tensor: counts below 2**log2_min, in each [2**k, 2**(k+1)) up to 2**(log2_min + bins),
+        and at or above that or not finite, read off the floats' exponent bits."""
+        rows = []
+        for x in xs:
+            int_type, shift, bias = FLOAT_LAYOUT[x.dtype.str[1:]]
+            exponents = np.bincount(x.reshape(-1).view(int_type) >> shift, minlength=1 << (8 * np.dtype(int_type).itemsize - 1 - shift))
+            lo, hi = log2_min + bias, log2_min + bias + bins
+            rows += [[exponents[:lo].sum()], exponents[lo:hi], [exponents[hi:].sum()]]
+        return np.concatenate(rows).astype(np.float64)
 
     def flat(self, x):
         return x.reshape(-1)

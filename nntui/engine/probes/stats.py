@@ -22,6 +22,12 @@ ACT_FIELDS = ("act_mean", "act_std", "saturation", "dead")
 # first moment (Adam family, RMSprop, Adagrad). A median, not a mean: weights that never get a gradient
 # (MNIST's border pixels: v = 0) have steps of lr / eps and would dominate a mean by orders of magnitude.
 OPT_FIELDS = ("momentum_norm", "exp_avg_norm", "exp_avg_sq_rms", "effective_lr")
+# |grad W| histogram per layer, one bin per power of two, recorded as "grad_hist": {"log2_min": -40,
+# "counts": [...49]}: counts[0] below 2**-40 (~9e-13; zeros included), counts[k] for 1 <= k <= 47 in
+# [2**(log2_min + k - 1), 2**(log2_min + k)), counts[-1] at or above 2**7 (128) or not finite. Powers of
+# two because a float's exponent bits are its bin: one shift per element, ten times cheaper than a search.
+GRAD_HIST_LOG2_MIN, GRAD_HIST_BINS = -40, 47
+GRAD_HIST_COUNTS = GRAD_HIST_BINS + 2
 LAYER_FIELDS = (*ACT_FIELDS, "weight_norm", "grad_norm", "update_norm", "update_ratio", *OPT_FIELDS)
 
 
@@ -32,7 +38,8 @@ class ProbeLayout:
     Order: weight norms (one per layer), optimizer-state norms, second-moment sums, step medians, gradient
     norms, update norms, minima then maxima of |grad| and inputs (2 x 2 x layers), sorted-sample values
     around the quartiles (2 x layers x 6), then per group of stacked activations its sums, norms,
-    saturated counts and dead counts (each one per layer of the group).
+    saturated counts and dead counts (each one per layer of the group), and last the |grad| histogram
+    counts (GRAD_HIST_COUNTS per layer).
     """
 
     layers: int
@@ -65,11 +72,11 @@ def quartile_ranks(sizes: tuple[int, ...]) -> tuple[list[int], list[float]]:
     return positions, weights
 
 
-def five_number_parts(ops, grads: list, inputs: list) -> tuple[list, Any, tuple[int, ...]]:
+def five_number_parts(ops, abs_grads: list, inputs: list) -> tuple[list, Any, tuple[int, ...]]:
     """Reductions for the five-number summaries of each |gradient| and each layer input: exact minima and
     maxima (all minima, then all maxima), the sorted-sample values around each quartile, and each row's
     sample size (for five_numbers_from). An empty tensor counts as a NaN."""
-    flats = [ops.flat(x) for x in [*ops.abs(grads), *inputs]]
+    flats = [ops.flat(x) for x in [*abs_grads, *inputs]]
     flats = [f if len(f) else ops.nan() for f in flats]
     samples = []
     for f in flats:
@@ -111,7 +118,8 @@ def reduce_step(ops, layout: ProbeLayout, state_norms: list, grads: list, update
     """Every reduction of a probed step after the mutable state's (state_norms: weight and optimizer-state
     norms, second-moment sums), as one flat vector in ProbeLayout's order; fills in the layout's sample
     sizes and activation groups. outputs: per layer (kind, its activation as a (batch, units) array), or None."""
-    ends, around_quartiles, layout.quantile_sizes = five_number_parts(ops, grads, inputs)
+    abs_grads = ops.abs(grads)
+    ends, around_quartiles, layout.quantile_sizes = five_number_parts(ops, abs_grads, inputs)
     groups: dict[tuple, list[int]] = {}
     for i, found in enumerate(outputs):
         if found is not None and found[1].ndim == 2 and found[1].shape[0] > 0:
@@ -120,7 +128,8 @@ def reduce_step(ops, layout: ProbeLayout, state_norms: list, grads: list, update
     for (kind, batch, units), members in groups.items():  # same kind and shape: one pass for all of them
         act_parts.append(activation_parts(ops, ops.stack([outputs[i][1] for i in members]), kind))
         layout.act_groups.append((members, batch, units, kind))
-    return ops.concat([ops.scalars([*state_norms, *ops.norms(grads + updates), *ends]), around_quartiles, *act_parts])
+    histograms = ops.histograms(abs_grads, GRAD_HIST_LOG2_MIN, GRAD_HIST_BINS)
+    return ops.concat([ops.scalars([*state_norms, *ops.norms(grads + updates), *ends]), around_quartiles, *act_parts, histograms])
 
 
 # -- host side
@@ -170,6 +179,7 @@ def decode(values: list[float], layout: ProbeLayout, names: list[str]) -> list[d
         for j, i in enumerate(members):
             acts[i] = activation_stats_from(*(f[j] for f in fields), batch, units, kind)
         start += 4 * size
+    counts = values[start : start + GRAD_HIST_COUNTS * n]
     second = {i: (math.sqrt(v_sums[k] / count), step_medians[k]) for k, (i, count) in enumerate(layout.second)}
     layers = []
     for i, name in enumerate(names):
@@ -179,6 +189,8 @@ def decode(values: list[float], layout: ProbeLayout, names: list[str]) -> list[d
                momentum, first, *second.get(i, (math.nan, math.nan))]
         layer: dict[str, Any] = {"name": name, "grad": _finite(fives[i]), "act": _finite(fives[n + i])}
         layer.update(zip(LAYER_FIELDS, _finite(row)))
+        hist = counts[i * GRAD_HIST_COUNTS : (i + 1) * GRAD_HIST_COUNTS]
+        layer["grad_hist"] = None if layer["grad_norm"] is None else {"log2_min": GRAD_HIST_LOG2_MIN, "counts": [int(c) for c in hist]}
         layers.append(layer)
     return layers
 

@@ -62,6 +62,17 @@ class TorchOps:
         torch._foreach_mul_(steps, lrs)
         return list(v_hat), list(steps)
 
+    def histograms(self, xs: list, log2_min: int, bins: int):
+        """As NumpyOps.histograms, on the device: exponent bits, clamped to the bins, then index_add_
+        (bincount would read its maximum back to size its output)."""
+        counts = torch.zeros(len(xs), bins + 2, dtype=self.dtype, device=self.device)
+        one = torch.ones((), dtype=self.dtype, device=self.device)
+        for row, x in zip(counts, xs):
+            int_type, shift, bias = FLOAT_LAYOUT[x.dtype]
+            index = (x.reshape(-1).view(int_type) >> shift) - (log2_min + bias - 1)
+            row.index_add_(0, index.clamp_(0, bins + 1), one.expand(index.numel()))
+        return counts.reshape(-1)
+
     def flat(self, x):
         return x.reshape(-1)
 
@@ -108,6 +119,8 @@ class TorchOps:
         return torch.cat(xs).tolist()  # one device-to-host transfer
 
 
+FLOAT_LAYOUT = {torch.float32: (torch.int32, 23, 127), torch.float64: (torch.int64, 52, 1023),
+                torch.float16: (torch.int16, 10, 15), torch.bfloat16: (torch.int16, 7, 127)}
 _numpy_ops = NumpyOps()
 _torch_ops: dict[torch.device, TorchOps] = {}
 

@@ -10,52 +10,47 @@ from dataclasses import dataclass
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot, VariantView
-from nntui.tui.widgets.common import (
-    MISSING, Plot, ViewOptions, decade_ticks, fmt, fmt_pct, log10, log_floor, step_axis, stride, variant_color,
-)
+from nntui.tui.widgets.chart import LineFigure, Series
+from nntui.tui.widgets.common import MISSING, Chart, ViewOptions, fmt, fmt_pct, stride, variant_color, variant_marker
 
 
 def _style(index: int, selected: bool) -> str:
-    return variant_color(index).replace("orange", "dark_orange") + (" bold" if selected else "")
+    return variant_color(index) + (" bold" if selected else "")
 
 
-class LayersComparePanel(Vertical):
+def layers_figure(snap: Snapshot, view: ViewOptions) -> LineFigure:
+    """Median |weight grad| per layer position (1 = first) of every run/variant, on a log axis."""
+    probed = [(i, v) for i, v in enumerate(snap.variants) if v.layer_stats]
+    deepest = max((len(v.layer_stats) for _, v in probed), default=1)
+    fig = LineFigure("median |weight grad| per layer, first → last (latest probe)", y_log=True,
+                     x_min=1, x_max=max(deepest, 2), x_label="layer", legend=[])
+    selected = snap.variant(view.selected)
+    for i, v in probed:
+        xs = [k for k, layer in enumerate(v.layer_stats, 1) if layer["grad"][2] is not None and layer["grad"][2] > 0]
+        ys = [v.layer_stats[k - 1]["grad"][2] for k in xs]
+        marker = variant_marker(i, view.ascii_only)
+        fig.series.append(Series(xs, ys, marker=marker, style=_style(i, v is selected)))
+        fig.series.append(Series(xs, ys, marker=marker, style=_style(i, True), kind="points"))
+        fig.legend.append((marker, variant_color(i), v.name))
+        fig.y_fit.append(ys)
+    return fig
+
+
+class LayersComparePanel(VerticalScroll):
     """Median |weight grad| per layer (first → last) of every run/variant on one log plot, and a table of
     the same medians with each hidden layer's saturation and dead share."""
 
     def compose(self) -> ComposeResult:
-        yield Plot(id="cmp-grad-plot")
+        yield Chart(id="cmp-grad-plot")
         yield Static(id="cmp-layer-table")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
-        self.query_one("#cmp-grad-plot", Plot).draw(lambda plt: self._plot(plt, snap, view))
+        self.query_one("#cmp-grad-plot", Chart).show(layers_figure(snap, view))
         self.query_one("#cmp-layer-table", Static).update(self._table(snap, view))
-
-    def _plot(self, plt, snap: Snapshot, view: ViewOptions) -> None:
-        plt.title("median |weight grad| per layer, first → last (latest probe)")
-        probed = [(i, v) for i, v in enumerate(snap.variants) if v.layer_stats]
-        if not probed:
-            return
-        medians = [(i, v, [layer["grad"][2] for layer in v.layer_stats]) for i, v in probed]
-        floor = log_floor([m for _, _, ms in medians for m in ms])
-        logged = []
-        selected = snap.variant(view.selected)
-        for i, v, ms in medians:
-            ys = [log10(m, floor) if m is not None else log10(floor, floor) for m in ms]
-            logged.extend(ys)
-            xs = list(range(1, len(ys) + 1))
-            plt.plot(xs, ys, color=variant_color(i) + ("+" if v is selected else ""), marker="hd" if v is selected else "dot")
-            plt.scatter(xs, ys, color=variant_color(i) + "+", marker="●" if v is selected else "•")
-        deepest = max(len(ms) for _, _, ms in medians)
-        plt.xticks(list(range(1, deepest + 1)), [f"L{k}" for k in range(1, deepest + 1)])
-        plt.xlim(0.5, deepest + 0.5)
-        ticks, labels = decade_ticks(min(logged), max(logged))
-        plt.yticks(ticks, labels)
-        plt.ylim(ticks[0], ticks[-1])
 
     def _table(self, snap: Snapshot, view: ViewOptions) -> Table:
         table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)
@@ -66,8 +61,9 @@ class LayersComparePanel(Vertical):
         selected = snap.variant(view.selected)
         for i, v in enumerate(snap.variants):
             hidden = [layer for layer in v.layer_stats if layer.get("saturation") is not None or layer.get("dead") is not None]  # the output layer has none
+            pointer = (">" if view.ascii_only else "▶") if v is selected else " "
             table.add_row(
-                Text(("▶ " if v is selected else "  ") + v.name, style=_style(i, v is selected)),
+                Text(f"{pointer}{variant_marker(i, view.ascii_only)} {v.name}", style=_style(i, v is selected)),
                 " ".join(fmt(layer["grad"][2], ".0e") for layer in v.layer_stats) or MISSING,
                 " ".join(_pct(layer.get("saturation")) for layer in hidden) or MISSING,
                 " ".join(_pct(layer.get("dead")) for layer in hidden) or MISSING,
@@ -128,39 +124,40 @@ def _mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
     return statistics.fmean(known), statistics.pstdev(known) if len(known) > 1 else 0.0
 
 
-class BandLossPanel(Vertical):
+def band_figure(groups: dict[str, list[VariantView]], view: ViewOptions) -> LineFigure:
+    fig = LineFigure("train loss (EMA): line mean over seeds, dots min–max band, (n) mean test" + ("  [log y]" if view.log_y else ""),
+                     y_log=view.log_y)
+    for i, (name, views) in enumerate(groups.items()):
+        series = [v.train_loss_ema for v in views if v.train_loss_ema[0]]
+        if not series:
+            continue
+        b = band(series)
+        color, marker = variant_color(i), variant_marker(i, view.ascii_only)
+        fig.series.append(Series(b.xs, b.low, kind="dots", style=color))
+        fig.series.append(Series(b.xs, b.high, kind="dots", style=color))
+        fig.series.append(Series(b.xs, b.mean, marker=marker, style=color + " bold"))
+        tests = _mean_test_points(views)
+        if tests:
+            fig.series.append(Series([s for s, _ in tests], [m for _, m in tests], marker=str(i + 1)[-1], style=color, kind="points"))
+        fig.legend.append((marker, color, f"{name} ({i + 1}, {len(series)} seeds)"))
+        fig.y_fit.append(b.low + b.high + [m for _, m in tests])
+        fig.x_max = max(fig.x_max, max((v.total_steps for v in views), default=0), b.xs[-1] if b.xs else 0)
+    return fig
+
+
+class BandLossPanel(VerticalScroll):
     """Seeds run: per variant the mean smoothed train loss over the seeds with a min–max band, and the
     final figures as mean ± std with each seed's verdict."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="band-plots"):
-            yield Plot(id="band-plot")
+            yield Chart(id="band-plot")
         yield Static(id="band-table")
 
     def update_view(self, snap: Snapshot, view: ViewOptions) -> None:
         groups = group_by_variant(snap)
-        self.query_one("#band-plot", Plot).draw(lambda plt: self._plot(plt, groups, view))
+        self.query_one("#band-plot", Chart).show(band_figure(groups, view))
         self.query_one("#band-table", Static).update(self._table(groups, snap))
-
-    def _plot(self, plt, groups: dict[str, list[VariantView]], view: ViewOptions) -> None:
-        plt.title("train loss (EMA): ─ mean over seeds, · min–max band, ● mean test" + ("  (log y)" if view.log_y else ""))
-        plt.xlabel("step")
-        y = (lambda ys: [log10(v, 1e-12) for v in ys]) if view.log_y else (lambda ys: ys)
-        last = 0.0
-        for i, (name, views) in enumerate(groups.items()):
-            series = [v.train_loss_ema for v in views if v.train_loss_ema[0]]
-            if not series:
-                continue
-            b = band(series)
-            color = variant_color(i)
-            plt.plot(b.xs, y(b.low), color=color, marker="dot")
-            plt.plot(b.xs, y(b.high), color=color, marker="dot")
-            plt.plot(b.xs, y(b.mean), color=color + "+", marker="hd", label=f"{name} ({len(series)} seeds)")
-            last = max(last, b.xs[-1] if b.xs else 0)
-            tests = _mean_test_points(views)
-            if tests:
-                plt.scatter([s for s, _ in tests], y([m for _, m in tests]), color=color + "+", marker="●")
-        step_axis(plt, last)
 
     def _table(self, groups: dict[str, list[VariantView]], snap: Snapshot) -> Table:
         table = Table(box=None, padding=(0, 1), show_edge=False, expand=True)

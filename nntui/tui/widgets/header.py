@@ -55,7 +55,7 @@ class StatusHeader(Static):
             f" · {snap.dataset or '…'} · {snap.device or '…'}",
             (f" · {mode}", "dim") if mode != "live" else "",
         )
-        room = self.size.width - 2 - len(badge) - 1 if self.size.width else 200
+        room = self.app.size.width - 2 - len(badge) - 1
         top.truncate(max(10, room), overflow="ellipsis")
         top.append(" ")
         top.append(badge, style="reverse " + STATUS_STYLE.get(word, ""))
@@ -79,6 +79,8 @@ class StatusHeader(Static):
         if note and word != "stopped":
             bottom.append(f" · {note}", style="yellow")
         third = outcome_line(snap, view, note if note.startswith("writer") else "")
+        width = max(10, self.app.size.width - 2)  # the header spans the screen (padding 1 each side)
+        for line in (top, bottom, third):
+            line.truncate(width, overflow="ellipsis")  # three lines at any width: cut, never wrapped
         text = Text("\n").join([top, bottom, third])
-        text.no_wrap, text.overflow = True, "ellipsis"  # three lines at any width: cut, never wrapped
         self.update(text, layout=False)  # fixed height: no relayout

@@ -11,7 +11,8 @@ from textual.containers import Vertical
 from textual.widgets import Static
 
 from nntui.tui.snapshot import Snapshot
-from nntui.tui.widgets.common import MISSING, Plot, ViewOptions, decade_ticks
+from nntui.tui.widgets.common import MISSING, ViewOptions
+from nntui.tui.widgets.plotext_plot import Plot, decade_ticks
 
 # suggestion -> (mark on the plot, colour); base_lr / max_lr are the cyclic bounds
 MARKS = {"steepest": ("S", "green"), "valley": ("V", "cyan"), "minimum": ("M", "red"), "fall_start": ("F", "magenta")}
