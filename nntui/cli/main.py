@@ -161,10 +161,9 @@ def _dashboard_starter(preset: str, overrides: list[str], option_values: dict, s
         on_phase("importing PyTorch")
         from nntui.runner import RunOptions, prepare_run
 
-        run = prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
-        if signals.hung_up:  # hung up while setting up: no terminal to draw on, train on headless
-            run.detach_view()
-        return run
+        # handing the run to the signals also applies a hang-up or stop request that came during set-up
+        prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+        return prepared["run"]
 
     return start
 
@@ -236,6 +235,8 @@ def main() -> None:
     except NntuiError as exc:  # raised outside a command's own handler
         fail(str(exc))
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C after the command's own handler: the record is closed already
+        sys.exit(130)
 
 
 if __name__ == "__main__":

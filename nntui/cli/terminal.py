@@ -147,11 +147,21 @@ class StopSignals:
                 pass
         if getattr(self._previous.get(signal.SIGHUP), "hung_up", False):  # hung up during start-up (nntui/__main__.py)
             self._handle(signal.SIGHUP, None)
+        self._previous_unraisable = sys.unraisablehook
+        sys.unraisablehook = self._quiet_interrupt
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # once asked to stop, the process is on its way out: a late Ctrl-C must not kill it mid-exit (-2, not 130)
+            signal.signal(sig, signal.SIG_IGN if self.count and sig != signal.SIGHUP else handler)
+        sys.unraisablehook = self._previous_unraisable
+
+    def _quiet_interrupt(self, unraisable: Any) -> None:
+        """A second Ctrl-C that lands in a finalizer cannot propagate: the first one's stop is on its way, so no
+        "Exception ignored … Traceback" on the terminal."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._previous_unraisable(unraisable)
 
     def _handle(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
