@@ -5,6 +5,7 @@ activation mean's centring, the headless table's columns. scripts/mutation.sh ru
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -23,11 +24,12 @@ from tests.helpers import invoke
 
 def test_periodic_evaluation_runs_on_the_test_subset_not_the_training_set():
     data = load_dataset("mnist-5k")
-    cfg = TrainConfig.model_validate({"model": {"hidden": [16, 16]}, "eval_subset": 300, "data": {"name": "mnist-5k"}})
+    cfg = TrainConfig.model_validate({"model": {"hidden": [16, 16]}, "eval_subset": 300, "eval_every": 5, "data": {"name": "mnist-5k"}})
     run = VariantRun("v", "", cfg, data, torch.device("cpu"), None)
     events = []
-    run._periodic_eval(events.append)
-    (event,) = events
+    run.run_block(events.append, threading.Event())  # a block ends at the periodic evaluation (eval_every 5)
+    (event,) = [e for e in events if e.type == "eval"]
+    assert event.step == 5
     run.model.eval()
     with torch.no_grad():
         logits = run.model(data.x_test[:300])
@@ -47,11 +49,12 @@ def _sweep_curve() -> tuple[list[float], list[float]]:
 
 def test_the_steepest_suggestion_is_the_steepest_fall_not_the_flattest_stretch():
     lrs, losses = _sweep_curve()
-    suggestions, _, _ = suggest(lrs, losses)
+    suggestions, _, _ = suggest(lrs, losses, ema=losses)  # the curve is already smooth: it is the EMA
     steepest = suggestions["steepest"].lr
     assert abs(math.log10(steepest) - (-2)) < 0.3, steepest
     minimum = lrs[losses.index(min(losses))]
-    assert suggestions["minimum"].lr == pytest.approx(minimum, rel=0.3)
+    # the minimum is read off a centred smoothing 0.3 decades wide: within that of the raw curve's minimum
+    assert abs(math.log10(suggestions["minimum"].lr) - math.log10(minimum)) < 0.3
 
 
 def test_the_lr_finder_smooths_with_a_small_weight_on_the_newest_loss(tmp_path):
@@ -90,4 +93,4 @@ def test_the_headless_table_puts_each_figure_under_its_own_heading():
     table = summary_table(summary)
     cells = {str(col.header): list(col.cells)[0] for col in table.columns}
     assert "0.1234" in cells["train loss"] and "0.5678" in cells["test loss"]
-    assert cells["test acc"] == "25.0%" and cells["steps"] == "7" and cells["variant"] == "a"
+    assert cells["test acc"] == "25.0%" and cells["steps"] == "7" and str(cells["variant"]) == "a"
