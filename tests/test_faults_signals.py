@@ -91,7 +91,7 @@ def test_signal_during_the_range_test_leaves_a_summary(tmp_path, sig):
     [run_dir] = list(out.iterdir())
     summary, events = _record(run_dir)
     assert summary["status"] == "interrupted" and summary["stopped_by"] == signal.Signals(sig).name
-    assert events[0].type == "run_started"
+    assert any(e.type == "run_started" for e in events)
     assert all(v["status"] == "interrupted" for v in summary["variants"])
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import os
 import threading
@@ -17,9 +19,7 @@ from nntui.record import events as ev
 from nntui.record import runlog
 from nntui.record.runlog import RunLogReader, read_small_file
 from nntui.record.state import RunState, build_summary
-from nntui.tui.snapshot import take_snapshot
 from tests.helpers import invoke, tiny_preset
-from tests.test_tui import sync
 
 GOOD = [
     {"type": "run_started", "preset": "p", "title": "t", "lesson": "l", "dataset": "d", "device": "cpu", "task": "classification",
@@ -40,7 +40,19 @@ def _run_dir(tmp_path: Path, lines: list[bytes | str | dict]) -> Path:
     return run_dir
 
 
+def sync(test):
+    """Run an async pilot test without an async pytest plugin."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
 def _replay(run_dir: Path) -> RunState:
+    from nntui.tui.snapshot import take_snapshot  # what the dashboard reads of the state
+
     state = RunState()
     for event in RunLogReader(run_dir).read_all():
         state.apply(event)

@@ -101,9 +101,12 @@ def run(
         raise fail(f"--on-hangup {on_hangup!r}: choose continue or stop")
     console = out_console(as_json)
     the_run = None
+    prepared: dict = {}  # the dashboard's set-up thread puts the run here
     dashboard = _use_dashboard(headless, as_json) and seeds is None
     err = stderr_console()
-    signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: err.print(text, style="yellow", markup=False, highlight=False)))
+    # plain writes: a signal can land mid-import, where printing through rich would import again
+    signals = StopSignals(on_hangup, say=(lambda text: None) if dashboard else (lambda text: sys.stderr.write(text + "\n")),
+                          raise_before_run=not dashboard)
     option_values = dict(dataset=dataset, data_dir=data_dir, device=device, out=out, epochs=epochs, max_steps=max_steps, seed=seed, variants=variant or [], from_lr_find=from_lr_find)
     try:
         with signals:
@@ -111,7 +114,6 @@ def run(
                 from nntui.tui.launch import run_dashboard
 
                 # the dashboard paints first; the preset, torch, the data and the models load behind it
-                prepared: dict = {}
                 summary = run_dashboard(starter=_dashboard_starter(preset, overrides or [], option_values, signals, prepared), preset=Path(preset).stem)
                 the_run = prepared.get("run")
             else:
@@ -131,10 +133,12 @@ def run(
     except KeyboardInterrupt:  # a second Ctrl-C: stopped at once, the record was still closed
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except NntuiError as exc:
+        the_run = the_run or prepared.get("run")
         if the_run is not None and the_run.failure:
             raise fail(_failure_line(the_run), code=1) from None
         raise fail(str(exc), code=exc.exit_code) from None
     except Exception:  # the training thread's crash, re-raised by the dashboard
+        the_run = the_run or prepared.get("run")
         if the_run is not None and the_run.failure:
             raise fail(_failure_line(the_run), code=1) from None
         raise
@@ -157,10 +161,9 @@ def _dashboard_starter(preset: str, overrides: list[str], option_values: dict, s
         on_phase("importing PyTorch")
         from nntui.runner import RunOptions, prepare_run
 
-        run = prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
-        if signals.hung_up:  # hung up while setting up: no terminal to draw on, train on headless
-            run.detach_view()
-        return run
+        # handing the run to the signals also applies a hang-up or stop request that came during set-up
+        prepared["run"] = signals.run = prepare_run(resolved, RunOptions(**option_values), on_phase=on_phase)
+        return prepared["run"]
 
     return start
 
@@ -232,6 +235,8 @@ def main() -> None:
     except NntuiError as exc:  # raised outside a command's own handler
         fail(str(exc))
         sys.exit(exc.exit_code)
+    except KeyboardInterrupt:  # a second Ctrl-C after the command's own handler: the record is closed already
+        sys.exit(130)
 
 
 if __name__ == "__main__":

@@ -117,9 +117,10 @@ class StopSignals:
     step; before training has begun it raises RunInterrupted; a second SIGINT stops at once.
     SIGHUP with on_hangup="continue": the terminal is gone, training goes on without it."""
 
-    def __init__(self, on_hangup: str = "continue", say: Callable[[str], None] | None = None) -> None:
+    def __init__(self, on_hangup: str = "continue", say: Callable[[str], None] | None = None, raise_before_run: bool = True) -> None:
         self.on_hangup = on_hangup
-        self.say = say or (lambda text: print(text, file=sys.stderr))
+        self.raise_before_run = raise_before_run  # False: set-up runs in another thread (the dashboard); stop it once it is ready
+        self.say = say or (lambda text: sys.stderr.write(text + "\n"))  # no rich: a signal can land mid-import
         self._run: Any = None  # the Run, once it can stop after a step
         self.count = 0
         self.hung_up = False
@@ -135,6 +136,8 @@ class StopSignals:
         self._run = run
         if run is not None and self.hung_up and self.on_hangup == "continue":
             run.detach_view()  # hung up while the run was being set up: no view to open
+        if run is not None and self.reason:
+            run.request_stop(self.reason)  # asked to stop while it was being set up
 
     def __enter__(self) -> StopSignals:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -142,11 +145,23 @@ class StopSignals:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
                 pass
+        if getattr(self._previous.get(signal.SIGHUP), "hung_up", False):  # hung up during start-up (nntui/__main__.py)
+            self._handle(signal.SIGHUP, None)
+        self._previous_unraisable = sys.unraisablehook
+        sys.unraisablehook = self._quiet_interrupt
         return self
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
+            # once asked to stop, the process is on its way out: a late Ctrl-C must not kill it mid-exit (-2, not 130)
+            signal.signal(sig, signal.SIG_IGN if self.count and sig != signal.SIGHUP else handler)
+        sys.unraisablehook = self._previous_unraisable
+
+    def _quiet_interrupt(self, unraisable: Any) -> None:
+        """A second Ctrl-C that lands in a finalizer cannot propagate: the first one's stop is on its way, so no
+        "Exception ignored … Traceback" on the terminal."""
+        if not isinstance(unraisable.exc_value, KeyboardInterrupt):
+            self._previous_unraisable(unraisable)
 
     def _handle(self, signum: int, _frame: Any) -> None:
         name = signal.Signals(signum).name
@@ -164,7 +179,9 @@ class StopSignals:
             return
         self.reason = name
         if self.run is None:
-            raise RunInterrupted(name)
+            if self.raise_before_run:
+                raise RunInterrupted(name)
+            return
         self.run.request_stop(name)
         if not self.hung_up:
             self.say(f"{name}: stopping after the current step; the log and summary are being saved (Ctrl-C again to quit at once)")

@@ -56,7 +56,7 @@ def paralysis(state: RunState, e: Paralysis) -> tuple[dict[str, Line], Finding]:
         f"{v.name} loss {fmt(final_loss(v))}{accuracy_text(v)}, last/first gradient {fmt(grad_ratio(v))}" for v in (stuck, learns) if v is not None
     )
     ok = all(out[n].ok for n in (e.stuck, e.learns) if n in out) and len(out) == 2
-    claim = f"{e.stuck} stays at loss ≈ ln 10 (a uniform guess) while {e.learns} learns — network paralysis"
+    claim = f"{e.stuck} stays at loss ≈ ln 10 (near-uniform outputs) while {e.learns} learns — network paralysis"
     return out, Finding(ok, e.finding or claim, numbers)
 
 

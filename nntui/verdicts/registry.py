@@ -68,8 +68,8 @@ def shortfalls(state: RunState, expect: ExpectBase, budgets: dict[str, int | Non
             continue
         if v.status == "diverged":
             continue  # divergence is a result, not a lack of evidence
-        if v.status == "interrupted":
-            out[name] = f"was interrupted at step {v.step:,}"
+        if v.status in ("interrupted", "failed"):
+            out[name] = f"was {'interrupted' if v.status == 'interrupted' else 'stopped by an error'} at step {v.step:,}"
             continue
         budget = budgets.get(name)
         steps = v.step if final else v.total_steps
