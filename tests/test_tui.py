@@ -390,6 +390,7 @@ async def test_low_bandwidth_frames_have_no_colour_and_switch_on_when_the_link_i
             app.on_cursor_position(None)
         await pilot.pause()
         assert app.low_bandwidth and app.view.ascii_only
+        assert app.query_one("#low-bandwidth-keys").display and not app.query_one("Footer").display
         strips = app.screen._compositor.render_strips()
         assert not any(seg.style and (seg.style.color or seg.style.bgcolor) for strip in strips for seg in strip)
         assert all("".join(seg.text for seg in strip).isascii() for strip in strips)

@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader
 from nntui.record.state import RunState
-from nntui.tui.link import LinkPacing
+from nntui.tui.link import LOW_BANDWIDTH_KEYS, LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.watching import FINISHED, WatchNotes
@@ -125,6 +125,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
                 yield panel
         yield Static("please enlarge the terminal", id="too-small")
         yield Footer(compact=True)
+        yield Static(LOW_BANDWIDTH_KEYS, id="low-bandwidth-keys")
 
     def on_mount(self) -> None:
         self.query_one("#loss").border_subtitle = "l: log y"

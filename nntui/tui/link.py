@@ -54,6 +54,7 @@ class LinkPacing:
             return
         self.low_bandwidth_filter.enabled = on
         self.show_ascii(on or self.ascii_requested)
+        self.screen.set_class(on, "-low-bandwidth")
         self.animation_level = "none" if on else "full"  # the tabs' sliding underline: several repaints per key
         self.screen.refresh(repaint=True)  # once, in the new style; later frames repaint only what changed
 
@@ -87,6 +88,8 @@ class LinkPacing:
 
 SLOW_RTT_S = 1.0  # answers this late, SLOW_ANSWERS times running: a thin link; switch to low-bandwidth frames
 SLOW_ANSWERS = 2
+# The footer rebuilds itself (a full-screen relayout, ~2.6 KB) whenever the keys change with the panel: a fixed line instead.
+LOW_BANDWIDTH_KEYS = "1-6 panel  tab variant  l log  h history  ? help  q quit"
 
 
 class LowBandwidth(LineFilter):
