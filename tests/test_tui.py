@@ -452,3 +452,11 @@ async def test_an_old_finished_run_never_says_its_writer_may_have_failed(tmp_pat
     (empty_dir / "events.jsonl").write_text("")
     os.utime(empty_dir / "events.jsonl", (old, old))
     assert "may have failed" in make_app(run_dir=empty_dir, ascii_only=False)._writer_note()  # the check can fail
+
+
+def test_no_verdict_reads_pending_while_running_and_inconclusive_once_the_run_is_over():
+    from nntui.tui.widgets.header import verdict_mark
+
+    assert verdict_mark(None)[0] == "…" and verdict_mark(None, ascii_only=True)[0] == "..."
+    assert verdict_mark(None, run_over=True)[0] == "?"
+    assert verdict_mark(True, run_over=True)[0] == "✓" and verdict_mark(False)[0] == "✗"

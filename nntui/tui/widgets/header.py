@@ -21,8 +21,14 @@ def status_word(snap: Snapshot, paused: bool) -> str:
     return RUN_STATUS_WORD.get(snap.status, snap.status)
 
 
-def verdict_mark(reproduced: bool | None, ascii_only: bool = False) -> tuple[str, str]:
+RUN_OVER = ("completed", "diverged", "interrupted", "failed")
+
+
+def verdict_mark(reproduced: bool | None, ascii_only: bool = False, run_over: bool = False) -> tuple[str, str]:
+    """✓ / ✗, or for no verdict: "…" while the run goes on, "?" (inconclusive) once it is over."""
     if reproduced is None:
+        if run_over:
+            return "?", "yellow"
         return ("..." if ascii_only else "…"), "dim"
     if ascii_only:
         return ("OK", "green") if reproduced else ("NO", "red")
@@ -37,7 +43,7 @@ def outcome_line(snap: Snapshot, view: ViewOptions, note: str = "") -> Text:
         more = f" (+{len(alerts) - 1} more: 5)" if len(alerts) > 1 else ""
         return Text.assemble(("! " if level == "error" else "! ", "bold red" if level == "error" else "bold yellow"), message, (more, "dim"))
     if snap.finding:
-        mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only)
+        mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only, snap.status in RUN_OVER)
         return Text.assemble((f"{mark} ", style + " bold"), snap.finding)
     if note:
         return Text(note, style="yellow")
