@@ -79,7 +79,7 @@ def test_losses_logged_before_step_and_accumulated_micro_batches_land_on_their_s
                 (half / 2).backward()
                 run.log(loss=half)  # two micro-batches per step, logged before step()
             opt.step()
-            expected.append((float(halves[0]) + float(halves[1])) / 2)
+            expected.append((float(halves[0].detach()) + float(halves[1].detach())) / 2)
     recorded = [x for e in events_of(run.run_dir) if e.type == "steps" for x in e.losses]
     assert recorded == pytest.approx(expected, rel=1e-6)
 
