@@ -164,24 +164,24 @@ def _worst(v: VariantState, key: str) -> tuple[str, float] | None:
     return max(values, key=lambda item: item[1]) if values else None
 
 
-def saturated(v: VariantState) -> Check:
-    worst = _worst(v, "saturation")
+def _worst_share(v: VariantState, key: str, name: str, warn: float, fail: float, absent: str, what: str) -> Check:
+    """The layer with the largest share of `key` units, judged against the warn / fail shares."""
+    worst = _worst(v, key)
     if worst is None:
-        return Check("saturated-units", "n/a", "no sigmoid/tanh activations measured" if v.layer_stats else "not probed yet")
+        return Check(name, "n/a", absent if v.layer_stats else "not probed yet")
     layer, share = worst
-    status = "fail" if share >= SATURATION_FAIL else "warn" if share >= SATURATION_WARN else "ok"
-    return Check("saturated-units", status, f"{layer}: {share:.0%} of outputs saturated (warn from {SATURATION_WARN:.0%}, fail from {SATURATION_FAIL:.0%})",
-                 {"saturation": share}, v.layer_stats_step or None, layer)
+    status = "fail" if share >= fail else "warn" if share >= warn else "ok"
+    return Check(name, status, f"{layer}: {share:.0%} of {what} (warn from {warn:.0%}, fail from {fail:.0%})",
+                 {key: share}, v.layer_stats_step or None, layer)
+
+
+def saturated(v: VariantState) -> Check:
+    return _worst_share(v, "saturation", "saturated-units", SATURATION_WARN, SATURATION_FAIL,
+                        "no sigmoid/tanh activations measured", "outputs saturated")
 
 
 def dead(v: VariantState) -> Check:
-    worst = _worst(v, "dead")
-    if worst is None:
-        return Check("dead-units", "n/a", "no activations measured" if v.layer_stats else "not probed yet")
-    layer, share = worst
-    status = "fail" if share >= DEAD_FAIL else "warn" if share >= DEAD_WARN else "ok"
-    return Check("dead-units", status, f"{layer}: {share:.0%} of units dead on the whole batch (warn from {DEAD_WARN:.0%}, fail from {DEAD_FAIL:.0%})",
-                 {"dead": share}, v.layer_stats_step or None, layer)
+    return _worst_share(v, "dead", "dead-units", DEAD_WARN, DEAD_FAIL, "no activations measured", "units dead on the whole batch")
 
 
 def update_ratio(v: VariantState) -> Check:
