@@ -260,7 +260,12 @@ async def test_plots_and_table_hold_data_while_the_run_goes_on(out_dir):
     try:
         async with app.run_test(size=(80, 24)) as pilot:
             deadline = time.monotonic() + WAIT_S
-            while "•" not in chart_text(app, "#loss-plot") or "+" not in chart_text(app, "#loss-plot"):
+            def drawn() -> bool:  # the legend shows both markers from the start: wait for drawn steps too
+                snap = app.panel_snapshot
+                return (snap is not None and len(snap.variants) == 2 and all(v.step > 0 for v in snap.variants)
+                        and "•" in chart_text(app, "#loss-plot") and "+" in chart_text(app, "#loss-plot"))
+
+            while not drawn():
                 assert time.monotonic() < deadline, "the loss plot never showed both variants' curves"
                 await pilot.pause(0.1)  # no refresh_now: the app's own timer must draw them
             assert app.state.status == "running"
