@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from nntui.record.state import RunState
 from nntui.verdicts import judge
 from nntui.verdicts.lecture import gradient_words
 from tests.test_verdicts import expect_of, state_of
@@ -105,3 +106,110 @@ def test_a_registered_kind_is_the_one_judge_runs():
         assert judge(state_of({"a": {"loss": 1.0}}), Echo(kind="echo-test")) == ({"a": (True, "a: here — yes")}, (True, "echoed — reproduced (1 variant)"))
     finally:
         KINDS.pop("echo-test", None)
+
+
+def test_judge_without_an_expectation_says_nothing():
+    assert judge(state_of({"a": {"loss": 1.0}}), None) == ({}, (None, ""))
+
+
+LOWER = {"kind": "lower-loss", "baseline": "a", "improved": "b", "margin": 0.1}
+
+
+def test_shortfalls_are_grouped_with_thousands_separators_and_diverging_is_no_shortfall():
+    e = expect_of(kind="lower-loss", baseline="a", improved=["b", "c"], margin=0.1)
+    state = state_of({"a": {"loss": 2.0, "steps": 1000, "total": 1000}, "b": {"loss": 1.0, "steps": 1000, "total": 1000},
+                      "c": {"loss": 1.0, "status": "failed", "steps": 1200, "total": 1200}})
+    verdicts, (ok, text) = judge(state, e, {"a": 12480, "b": 12480, "c": 12480})
+    assert ok is None and text.startswith("inconclusive: a and b ran 1,000 of the 12,480 steps the preset budgets (a verdict needs 80%); "
+                                          "c was stopped by an error at step 1,200 (train loss: ")
+    state = state_of({"a": {"loss": 2.0}, "b": {"loss": 1.0, "status": "diverged", "steps": 5}, "c": {"loss": 1.0}})
+    assert judge(state, e, {"a": 100, "b": 100, "c": 100})[1][0] is False  # diverged early: a result, not a lack of steps
+
+
+def test_mid_run_a_planned_cut_is_said_ahead_and_a_good_line_is_provisional():
+    e = expect_of(**LOWER)
+    state = state_of({"a": {"loss": 2.0, "steps": 5, "total": 10, "status": "running"}, "b": {"loss": 1.0, "steps": 5, "total": 10, "status": "running"}})
+    verdicts, (ok, text) = judge(state, e, {"a": 100, "b": 100})
+    assert ok is None and text.startswith("so far, inconclusive: a and b runs 10 of the 100 steps the preset budgets")
+    state = state_of({"a": {"loss": 2.0, "steps": 60, "status": "running"}, "b": {"loss": 1.0, "steps": 60, "status": "running"}})
+    verdicts, (ok, text) = judge(state, e, {"a": 100, "b": 100})
+    assert verdicts["b"] == (True, "b: train loss 1 — so far better than a") and (ok, text) == (True, "so far, b beats a — reproduced (train loss: a 2, b 1)")
+    state = state_of({"a": {"loss": 2.0, "steps": 20, "status": "running"}, "b": {"loss": 1.0, "steps": 20, "status": "running"}})
+    assert judge(state, e)[1] == (None, "too early to compare")
+
+
+def test_a_line_beside_a_shortfall_is_not_judged_and_an_inconclusive_finding_gives_its_reason():
+    e = expect_of(**LOWER)
+    state = state_of({"a": {"loss": 2.0, "steps": 10}, "b": {"loss": 1.0}})
+    verdicts, _ = judge(state, e, {"a": 100, "b": 100})
+    assert verdicts["a"] == (None, "a: train loss 2 (the baseline) — inconclusive: ran 10 of the 100 steps the preset budgets (a verdict needs 80%)")
+    assert verdicts["b"] == (None, "b: train loss 1 — better than a")
+    ok, text = judge(state_of({"a": {"loss": 1.0}, "b": {"loss": 0.95}}), e)[1]
+    assert (ok, text) == (None, "inconclusive: the difference is inside the noise margin (±0.1) (train loss: a 1, b 0.95)")
+
+
+def test_a_finding_without_numbers_and_a_diverged_reason():
+    from typing import Literal
+
+    from nntui.expect import ExpectBase
+    from nntui.verdicts.registry import KINDS, Finding, Line, diverged_text, kind
+
+    class Bare(ExpectBase):
+        kind: Literal["bare-test"]
+
+    results = iter([Finding(True, "it shows"), Finding(False)])
+
+    @kind("bare-test")
+    def bare(state, e):
+        return {"a": Line(None, diverged_text(state.variants["a"]))}, next(results)
+
+    state = state_of({"a": {"loss": 1.0, "status": "diverged"}})
+    state.variants["a"].finish_reason = "loss became inf at step 7"
+    try:
+        assert judge(state, Bare(kind="bare-test")) == ({"a": (None, "a: diverged (loss became inf at step 7)")}, (True, "it shows — reproduced"))
+        assert judge(state, Bare(kind="bare-test"))[1] == (False, "not reproduced")
+    finally:
+        KINDS.pop("bare-test", None)
+
+
+def test_lr_schedule_waits_only_for_the_scheduled_variants_that_ran_and_a_baseline_it_must_beat():
+    from tests.test_mutants_schedules import STEP, STEP_TRACE, variant
+
+    def judged(better: bool, *variants, budgets):
+        state = RunState()
+        state.variants = {v.name: v for v in variants}
+        return judge(state, expect_of(kind="lr-schedule", variant=["v", "w"], baseline="base", better=better), budgets)
+
+    v = variant(STEP, STEP_TRACE, test_losses=[(60, 0.25)])
+    base = variant({"name": "none"}, [(x, 1e-2) for x in (5, 10)], name="base", test_losses=[(10, 0.5)])
+    budgets = {"v": 60, "w": 60, "base": 60}  # w left out (--variant), base cut at step 10
+    assert judged(False, v, base, budgets=budgets)[1][0] is True
+    ok, text = judged(True, v, base, budgets=budgets)[1]
+    assert ok is None and text.startswith("inconclusive: base ran 10 of the 60 steps")
+    ok, text = judged(False, base, budgets=budgets)[1]
+    assert ok is None and text.startswith("inconclusive: v and w ") and text.endswith(" left out of this run")
+
+
+def test_accuracy_is_compared_as_an_error_rate():
+    e = expect_of(kind="lower-loss", baseline="a", improved="b", metric="accuracy", margin=0.05)
+    assert judge(state_of({"a": {"acc": 0.8}, "b": {"acc": 0.9}}), e)[1] == (True, "b beats a — reproduced (test accuracy: a 80.0%, b 90.0%)")
+    assert judge(state_of({"a": {"acc": 0.8, "status": "diverged"}, "b": {"acc": 0.5}}), e)[1][0] is True
+
+
+def test_the_winner_and_the_worst_are_judged_against_their_nearest_rival():
+    e = expect_of(kind="best-of", winner="a", metric="test", margin=0.1)
+    assert judge(state_of({"a": {"test": 0.5}, "b": {"test": 0.55}, "c": {"test": 2.0}}), e)[1][0] is None
+    e = expect_of(kind="best-of", worst="c", metric="test", margin=0.1)
+    assert judge(state_of({"a": {"test": 0.5}, "b": {"test": 1.95}, "c": {"test": 2.0}}), e)[1][0] is None
+    assert judge(state_of({"a": {"test": 0.5}, "b": {"test": 1.5}, "c": {"test": 2.0}}), e)[1] == (True, "c comes last — reproduced (test loss, best first: a 0.5, b 1.5, c 2 (≈: within ±0.1, the run-to-run noise))")
+
+
+def test_mc_interval_counts_test_points_inside_the_interpolated_interval():
+    state = state_of({"v": {"loss": 0.1}})
+    state.variants["v"].predictions = {"x": [-1.0, 0.0, 1.0], "y": [-1.0, 0.0, 1.0], "lower": [-1.5, -0.5, 0.4], "upper": [-0.5, 0.5, 1.6]}
+    # at -0.5: [-1, 0]; at 0.5: [-0.05, 1.05]; at 0.75: up to 1.325; beyond the grid: the end intervals
+    state.samples["test"] = ([-0.5, 0.5, 0.75, -2.0, 2.0, 1.5], [-0.95, 0.0, 1.4, -1.4, 1.7, 1.0])
+    verdicts, finding = judge(state, expect_of(kind="mc-interval", variant="v"))
+    assert verdicts["v"] == (True, "v: interval width 1.07, true line inside on 100% — uncertainty estimate reproduced")
+    assert finding == (True, "MC dropout gives an uncertainty estimate — reproduced (the 90% MC-dropout interval of v (mean width 1.07) "
+                             "contains the true line y = x on 100% of [-1, 1] and 67% of the noisy test points)")
