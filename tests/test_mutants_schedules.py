@@ -142,11 +142,15 @@ def test_a_cycle_that_misses_the_top_or_the_base_is_not_as_scheduled():
     low_peaks = [0.001, 0.05, 0.001, 0.05, 0.001]  # half-way up: fine for triangular2's shrinking peaks only
     assert cyclic_line(low_peaks)[0] is False
     assert cyclic_line(low_peaks, mode="triangular2") == (True, "v: LR cycles triangular2 between 0.001 and 0.05 (bounds 0.001–0.1, 3 turns); test loss — — as scheduled")
-    assert line(variant({k: v for k, v in CYCLIC.items() if k != "mode"}, blocks(low_peaks)))[0] is False  # default mode: triangular
+    no_mode = line(variant({k: v for k, v in CYCLIC.items() if k != "mode"}, blocks(low_peaks)))  # the default mode: triangular
+    assert no_mode == (False, "v: LR cycles triangular between 0.001 and 0.05 (bounds 0.001–0.1, 3 turns); test loss — — not as scheduled")
     assert cyclic_line([0.001, 0.095, 0.001, 0.095, 0.001])[0] is True  # 94 % of the way up counts as the top
     high_troughs = [0.1, 0.02, 0.1, 0.02, 0.1]  # never back near the base
     assert cyclic_line(high_troughs)[0] is False
     assert cyclic_line([0.1, 0.009, 0.1, 0.009, 0.1])[0] is True  # 8 % of the way up counts as the base
+    assert cyclic_line([0.015, 0.1, 0.015, 0.1], base_lr=0.01)[0] is True  # the way up is top - base (0.09 here)
+    assert cyclic_line([0.01, 0.09, 0.01, 0.09], base_lr=0.01)[0] is False  # 89 % of it
+    assert cyclic_line([0.1, 0.9, 0.1, 0.9], base_lr=0.0, max_lr=1.0)[0] is True  # at least 90 % up, at most 10 %
 
 
 @pytest.mark.parametrize(("schedule", "trace"), [
@@ -169,6 +173,7 @@ def test_one_cycle_rises_to_the_peak_then_anneals_below_the_start():
     lrs = [0.008, 0.008, 0.1, 0.2, 0.1, 0.1, 0.0001]  # flat stretches on the way up and down are fine
     assert one_cycle_line(lrs) == (True, "v: LR 0.008 → peak 0.2 (max_lr 0.2) → 0.0001; test loss — — as scheduled")
     assert one_cycle_line([0.008, 0.17, 0.0001])[0] is True  # 85 % of max_lr is the peak
+    assert one_cycle_line([0.008, 0.2, 0.0001], top=0.25)[0] is True  # 80 %: still (blocks can miss the exact peak step)
 
 
 def test_one_cycle_with_a_second_rise_or_fall_is_named():
@@ -322,6 +327,12 @@ def test_the_train_loss_in_the_epoch_after_the_first_drop_is_compared_with_the_e
     rising = {x: x / 100 for x in range(1, 41)}
     assert line(variant(STEP, DROP, train=rising), drop_helps=True) == (
         False, "v: LR ×0.1 every 2 epochs: 0.01 → 0.001; train loss 0.155 in the epoch before the first drop, 0.255 after (no better); test loss — — not as scheduled")
+
+
+def test_a_drop_at_the_first_epoch_boundary_compares_the_first_two_epochs():
+    trace = [(10, 1e-2), (20, 1e-3), (30, 1e-4)]  # x0.1 every epoch: the first drop is in the second block
+    ok, text = line(variant({"name": "step", "step_size": 1, "gamma": 0.1}, trace, train=FALLING), drop_helps=True)
+    assert ok is True and "train loss 0.945 in the epoch before the first drop, 0.845 after;" in text  # steps 1-10, 11-20
 
 
 def test_no_drop_or_no_losses_around_it_is_not_as_scheduled():

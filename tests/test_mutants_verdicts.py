@@ -74,13 +74,13 @@ def test_a_left_out_or_diverged_baseline_counts_as_the_worst_test_loss():
 
 
 def test_best_of_ranks_by_the_metric_not_by_name_or_order_and_unmeasured_last():
-    e = expect_of(kind="best-of", winner="a", worst="c", metric="test")
-    state = state_of({"n": {"loss": 1.0}, "c": {"test": 2.0}, "a": {"test": 0.5}, "b": {"test": 1.0}})
+    e = expect_of(kind="best-of", winner="c", worst="a", metric="test")
+    state = state_of({"n": {"loss": 1.0}, "a": {"test": 2.0}, "c": {"test": 0.5}, "b": {"test": 1.0}})
     verdicts, (ok, text) = judge(state, e)
-    assert text.endswith("(test loss, best first: a 0.5, b 1, c 2, n —)")
-    assert [verdicts[n][1].rsplit(", ", 1)[1] for n in "abcn"] == [f"rank {i} of 4 by test loss" for i in (1, 2, 3, 4)]
-    state = state_of({"c": {"test": 2.0}, "a": {"test": 0.5}, "b": {"test": 1.0}})
-    assert judge(state, e)[1] == (True, "a wins — reproduced (test loss, best first: a 0.5, b 1, c 2)")
+    assert text.endswith("(test loss, best first: c 0.5, b 1, a 2, n —)")
+    assert [verdicts[n][1].rsplit(", ", 1)[1] for n in "cban"] == [f"rank {i} of 4 by test loss" for i in (1, 2, 3, 4)]
+    state = state_of({"a": {"test": 2.0}, "c": {"test": 0.5}, "b": {"test": 1.0}})
+    assert judge(state, e)[1] == (True, "c wins — reproduced (test loss, best first: c 0.5, b 1, a 2)")
 
 
 def test_a_gap_of_exactly_the_margin_is_a_tie():
