@@ -36,7 +36,9 @@ def trained(losses: list[float], step: int | None = None, **fields) -> VariantSt
 
 
 def said(check) -> tuple[str, str]:
-    return check.status, check.text
+    shown = check.as_dict()  # as `nntui check --json` writes it: the title comes from the check's id
+    assert shown["title"] and shown["id"] == check.id and shown["numbers"] == check.numbers
+    return shown["status"], shown["text"]
 
 
 # ---------------------------------------------------------------- vanishing gradients
@@ -115,6 +117,7 @@ def test_a_diverged_run_names_its_reason_step_and_the_layer_nearest_the_loss():
     v.status, v.step, v.finish_reason = "diverged", 40, "loss became nan at step 41"
     c = non_finite(v)
     assert said(c) == ("fail", "the run diverged: loss became nan at step 41") and (c.step, c.layer) == (40, None)
+    assert (c.id, c.title, c.numbers) == ("non-finite", "non-finite loss or gradients", {})
     v.finish_reason, v.grad_nonfinite_since = "", {"fc1": 40, "fc2": 30, "fc3": 30}
     c = non_finite(v)
     assert said(c) == ("fail", "the run diverged: non-finite loss") and c.layer == "fc3"
@@ -125,14 +128,23 @@ def test_a_non_finite_gradient_names_the_first_probe_and_the_layer_nearest_the_l
     v.grad_nonfinite_since = {"fc3": 150, "fc1": 100, "fc2": 100}
     c = non_finite(v)
     assert said(c) == ("fail", "gradient of fc2 became non-finite at step 100") and (c.step, c.layer) == (100, "fc2")
+    assert (c.id, c.numbers) == ("non-finite", {})
+    v.grad_nonfinite_since = {"fc1": 100, "fc2": 100, "fc3": 100}
+    assert non_finite(v).layer == "fc3"
+    v.grad_nonfinite_since = {"fc3": 150, "fc1": 100, "fc2": 100}
     v.layers = []  # no model order recorded: the order the layers turned non-finite in
     assert non_finite(v).layer == "fc2"
     v.grad_nonfinite_since = {"fc2": 100, "fc1": 100}
     assert non_finite(v).layer == "fc1"
+    v.layers = ["fc1", "fc2"]
+    v.grad_nonfinite_since = {"embedding": 10}  # a layer the model's list does not name: the step, no layer
+    c = non_finite(v)
+    assert (c.status, c.step, c.layer) == ("fail", 10, None)
 
 
 def test_non_finite_before_and_after_anything_is_recorded():
-    assert said(non_finite(VariantState(name="v", status="running"))) == ("n/a", "nothing recorded yet")
+    c = non_finite(VariantState(name="v", status="running"))
+    assert said(c) == ("n/a", "nothing recorded yet") and c.id == "non-finite"
     assert said(non_finite(trained([2.3]))) == ("ok", "loss and gradients finite")
     assert said(non_finite(probed({"fc1": [1e-3]}))) == ("ok", "loss and gradients finite")
 

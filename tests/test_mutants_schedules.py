@@ -222,6 +222,11 @@ def test_no_warmup_a_low_peak_or_no_decay_is_not_as_scheduled():
     assert warmup_line(WARMUP[:7] + [0.2, 0.16])[0] is False  # ends above half the peak
     assert warmup_line(WARMUP[:7] + [0.2, 0.14])[0] is True
     assert warmup_line(WARMUP[:4] + [0.1] + WARMUP[4:])[0] is False  # a dip on the way up
+    assert warmup_line(WARMUP[:2] + [0.05] + WARMUP[2:])[0] is False  # a small one
+    assert warmup_line(WARMUP[:6] + [0.2] + WARMUP[6:])[0] is False  # one just before the peak
+    assert warmup_line([0.075, 0.1, *WARMUP[2:]])[0] is False  # starts at a quarter of the LR: too high for a warmup
+    assert warmup_line(WARMUP[:2] + [0.06] + WARMUP[2:7] + [0.3] + WARMUP[7:])[0] is True  # flat stretches are fine
+    assert warmup_line([0.01, 0.3, 0.001]) == (True, "v: LR warms up 0.01 → 0.3 over 3 epoch(s), then cosine decay to 0.001; test loss — — as scheduled")
     assert warmup_line(WARMUP[:9] + [0.25] + WARMUP[9:])[0] is False  # a bump on the way down
     assert warmup_line([0.01, 0.3]) == (False, "v: no LR trace; test loss — — not as scheduled")
 
