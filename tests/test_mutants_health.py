@@ -79,6 +79,9 @@ def test_exploding_first_layer_far_above_the_last():
     assert said(c) == ("fail", "fc1 median |grad| 5 is 500x fc3's 0.01 (fail above 300x)")
     assert c.numbers == {"ratio": pytest.approx(500), "fail_above": 300.0} and (c.step, c.layer) == (120, "fc1")
     assert exploding(probed({"fc1": [2.0] * 3, "fc2": [1e-3] * 3, "fc3": [1e-2] * 3})).status == "ok"  # 200x
+    assert exploding(probed({"fc1": [150.0] * 3, "fc3": [0.5] * 3})).status == "ok"  # exactly 300x: fails only above
+    c = exploding(probed({"fc1": [5.0] * 3, "fc3": [1e-2] * 3}))  # two layers are enough
+    assert said(c) == ("fail", "fc1 median |grad| 5 is 500x fc3's 0.01 (fail above 300x)") and c.id == "exploding-gradients"
 
 
 STEPS = [1, 50, 100, 150, 200, 250]

@@ -254,6 +254,7 @@ def test_plateau_lrs_follow_reduce_lr_on_plateau_by_hand():
 def test_plateau_improvement_is_relative_by_one_in_ten_thousand():
     assert plateau_lrs([1.0, 0.99995, 0.99995], 1e-2, 0.1, 1) == pytest.approx([1e-2, 1e-2, 1e-3])  # 5e-5 better: not enough
     assert plateau_lrs([1.0, 0.9998, 0.9996], 1e-2, 0.1, 1) == pytest.approx([1e-2, 1e-2, 1e-2])  # 2e-4 better each time
+    assert plateau_lrs([1.0, 0.9999, 0.9999], 1e-2, 0.1, 1) == pytest.approx([1e-2, 1e-2, 1e-3])  # exactly 1e-4: torch says not better
 
 
 def test_plateau_skips_non_finite_test_losses_like_the_trainer():
