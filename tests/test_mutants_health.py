@@ -107,6 +107,16 @@ def test_exploding_growth_in_two_layers_reports_the_earliest_then_the_largest(fc
     assert (c.step, c.layer) == expected
 
 
+def test_exploding_growth_past_a_layer_without_gradients_ties_and_exactly_a_thousand():
+    fc2 = [1e-3, 2e-3, 3e-3, 1.9, 2.5, 3.0]  # 1250x at step 200
+    c = exploding(probed({"fc1": [0.0] * 6, "fc2": fc2, "fc3": [1e-2] * 6}, xs=STEPS))  # fc1: no positive median to grow from
+    assert (c.status, c.step, c.layer) == ("fail", 200, "fc2")
+    c = exploding(probed({"fc1": [1e-3] * 6, "fc2": fc2, "fc3": [x * 10 for x in fc2]}, xs=STEPS))  # the same growth: the first layer named
+    assert (c.step, c.layer) == (200, "fc2")
+    c = exploding(probed({"fc1": [1e-3] * 6, "fc2": [1e-3, 1e-3, 1e-3, 1.0, 1.0, 1.0], "fc3": [1e-2] * 6}, xs=STEPS))
+    assert c.status == "ok"  # exactly 1000x: fails only above
+
+
 def test_exploding_needs_probes_and_a_real_start():
     assert said(exploding(probed({}))) == ("n/a", "no gradients probed yet")
     steady = probed({"fc1": [1e-3, 0.0, 5.0], "fc3": [0.0, 0.0, 1e-2]})  # fc1: two positive probes only, no start to grow from
@@ -228,7 +238,8 @@ def test_a_flat_last_quarter_warns(tail, status):
 
 
 def test_a_flat_quarter_of_a_short_log_warns_too():
-    assert loss_falling(trained([2.0] * 4 + [1.0] * 4, step=100)).status == "warn"  # quarters of two points
+    c = loss_falling(trained([3.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0], step=100))  # quarters of two points; the start: the first point
+    assert said(c) == ("warn", "loss 3 → 1, but flat over the last quarter of the run (a plateau, or converged)")
 
 
 @pytest.mark.parametrize(("end", "expected"), [
@@ -244,6 +255,12 @@ def test_too_early_or_not_a_positive_loss():
     assert said(loss_falling(trained([2.0] * 7, step=500))) == early
     assert loss_falling(trained([2.0] * 100)).status == "fail"
     assert said(loss_falling(trained([-1.0] * 200))) == ("n/a", "the loss is not a positive quantity")
+    assert said(loss_falling(trained([0.0] * 200))) == ("n/a", "the loss is not a positive quantity")
+    assert said(loss_falling(trained([2.0] * 100 + [-0.5] * 100))) == ("ok", "loss 2 → -0.5 (125% down)")  # ends below zero
+
+
+def test_large_gradients_are_written_in_powers_of_ten():
+    assert said(exploding(probed({"fc1": [100.0] * 3, "fc3": [1e-2] * 3})))[1] == "fc1 median |grad| 1.0e+02 is 10000x fc3's 0.01 (fail above 300x)"
 
 
 # ---------------------------------------------------------------- the report
