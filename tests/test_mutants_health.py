@@ -246,7 +246,12 @@ def test_a_flat_quarter_of_a_short_log_warns_too():
     (0.981, ("fail", "loss 1 → 0.98: 1.9% down after 200 steps (fail under 2%)")), (0.979, ("ok", "loss 1 → 0.98 (2% down)")),
 ])
 def test_less_than_two_percent_down_fails(end, expected):
-    assert said(loss_falling(trained([1.0] * 150 + [end] * 50))) == expected
+    c = loss_falling(trained([1.0] * 150 + [end] * 50))
+    assert said(c) == expected and c.step == 200 and c.numbers == pytest.approx({"start": 1.0, "end": end, "fall": 1.0 - end})
+
+
+def test_exactly_two_percent_down_passes():
+    assert said(loss_falling(trained([50.0] * 150 + [49.0] * 50))) == ("ok", "loss 50 → 49 (2% down)")
 
 
 def test_too_early_or_not_a_positive_loss():
