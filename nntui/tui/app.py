@@ -151,6 +151,11 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         if getattr(self, "_switch_interval", None) is not None:
             sys.setswitchinterval(self._switch_interval)
 
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self.hold_frames_for_key()
+        await super().on_event(event)
+
     def on_resize(self, event: events.Resize) -> None:
         self._apply_layout(event.size)
 
@@ -336,7 +341,8 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self._view_changed()
 
     def action_show_panel(self, key: str) -> None:
-        self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
+        with self.prevent(Tabs.TabActivated):  # shown here: not again when the tabs report it
+            self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
         self._show_panel(key)
         self.redraw()
 

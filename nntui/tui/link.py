@@ -17,6 +17,8 @@ from rich.style import Style
 from textual import events
 from textual.color import Color
 from textual.filter import LineFilter
+from textual.geometry import Region
+from textual.widgets import Footer
 
 from nntui.tui.ascii_filter import AsciiOnly
 
@@ -33,6 +35,7 @@ class LinkPacing:
     low_bandwidth_filter: LowBandwidth | None = None
     low_bandwidth_auto = True  # False when NNTUI_LOW_BANDWIDTH decided
     ascii_requested = False  # ASCII for the terminal's sake, whatever the link
+    _held_regions: list[Region] | None = None  # while a key's frames are held: the regions they would paint
 
     def setup_low_bandwidth(self) -> None:
         """Install the (disabled) low-bandwidth filter; NNTUI_LOW_BANDWIDTH forces it on or off."""
@@ -55,8 +58,39 @@ class LinkPacing:
         self.low_bandwidth_filter.enabled = on
         self.show_ascii(on or self.ascii_requested)
         self.screen.set_class(on, "-low-bandwidth")
+        self._show_footer(not on)
         self.animation_level = "none" if on else "full"  # the tabs' sliding underline: several repaints per key
         self.screen.refresh(repaint=True)  # once, in the new style; later frames repaint only what changed
+
+    def _show_footer(self, on: bool) -> None:
+        """Textual's footer rebuilds itself (a relayout and a repaint) whenever the keys change, even hidden:
+        on a thin link it is unmounted and a fixed key line stands in."""
+        footers = self.query(Footer)
+        if on and not footers:
+            self.mount(Footer(compact=True), before="#low-bandwidth-keys")
+        elif not on:
+            footers.remove()
+
+    def hold_frames_for_key(self) -> None:
+        """On a thin link a key's effects (the panel shown, its content, the tabs, the header, the relayout that
+        follows a new size) go out as one frame: for KEY_FRAME_S, frames are not sent but their regions kept,
+        then those regions are painted once, as they are by then."""
+        if not self.low_bandwidth or self._held_regions is not None:
+            return
+        self._held_regions = []
+
+        def release() -> None:
+            regions, self._held_regions = self._held_regions, None
+            if regions:
+                self.screen.refresh(*regions)
+
+        self.set_timer(KEY_FRAME_S, release, name="key-frame")
+
+    def _display(self, screen, renderable) -> None:
+        if self._held_regions is not None and renderable is not None:
+            self._held_regions.extend(_regions_of(renderable, screen.size))
+            return
+        super()._display(screen, renderable)
 
     def _pacing_possible(self) -> bool:
         return not (self._pacing_off or self.is_headless or self._driver is None or not hasattr(self._driver, "_writer_thread"))
@@ -88,7 +122,7 @@ class LinkPacing:
 
 SLOW_RTT_S = 1.0  # answers this late, SLOW_ANSWERS times running: a thin link; switch to low-bandwidth frames
 SLOW_ANSWERS = 2
-# The footer rebuilds itself (a full-screen relayout, ~2.6 KB) whenever the keys change with the panel: a fixed line instead.
+KEY_FRAME_S = 0.25  # a key's updates land within this (measured: 2-5 relayouts within ~0.3 s under load)
 LOW_BANDWIDTH_KEYS = "1-6 panel  tab variant  l log  h history  ? help  q quit"
 
 
@@ -105,6 +139,14 @@ class LowBandwidth(LineFilter):
 def _without_colour(style: Style) -> Style | None:
     bare = style.without_color
     return bare if bare else None
+
+
+def _regions_of(update, size) -> list[Region]:
+    """The screen regions a compositor update paints (a partial update: its line spans)."""
+    spans = getattr(update, "spans", None)
+    if spans is not None:
+        return [Region(x1, y, x2 - x1, 1) for y, x1, x2 in spans]
+    return [getattr(update, "region", None) or Region(0, 0, size.width, size.height)]
 
 
 def low_bandwidth_setting(environ=os.environ) -> bool | None:
