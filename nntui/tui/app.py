@@ -133,6 +133,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.show_ascii(self.view.ascii_only)
         self.set_low_bandwidth(self._low_bandwidth_at_start)
+        self.count_output()
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
         if self.live_run is not None or self.starter is not None:
@@ -150,11 +151,6 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     def on_unmount(self) -> None:
         if getattr(self, "_switch_interval", None) is not None:
             sys.setswitchinterval(self._switch_interval)
-
-    async def on_event(self, event: events.Event) -> None:
-        if isinstance(event, events.Key) and not event.is_forwarded:
-            self.hold_frames_for_key()
-        await super().on_event(event)
 
     def on_resize(self, event: events.Resize) -> None:
         self._apply_layout(event.size)
