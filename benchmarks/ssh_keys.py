@@ -52,8 +52,33 @@ def _open_steady(name: str, width: str, height: str, rate: str) -> None:
     _tool("type", name, f"cd {ROOT}; export PATH={os.environ['PATH']}; clear", "Enter")
 
 
+def _logged_step(runs: Path) -> tuple[str, int]:
+    """The newest run's variant and the last step its log holds."""
+    run = max(runs.iterdir(), key=lambda p: p.stat().st_mtime)
+    variant, step = "", 0
+    for line in (run / "events.jsonl").read_text().splitlines():
+        if '"type":"steps"' in line:
+            import json
+
+            event = json.loads(line)
+            variant, step = event["variant"], event["first_step"] + len(event["losses"]) - 1
+    return variant, step
+
+
+def _seconds_behind(name: str, runs: Path, samples: int = 5) -> list[float]:
+    """How far the screen's step trails the log's, in seconds of training (steps / the header's steps/s)."""
+    behind = []
+    for _ in range(samples):
+        time.sleep(1.0)
+        variant, logged = _logged_step(runs)
+        header = re.search(rf"{re.escape(variant)} .*?step (\d+)/\d+ .*?(\d+) steps/s", _screen(name))
+        if header and int(header.group(2)) > 0:
+            behind.append((logged - int(header.group(1))) / int(header.group(2)))
+    return behind
+
+
 def key_latencies(command: str, rate: str, size: str, keys: list[str], gap: float, timeout: float = 60.0, steady: bool = True,
-                  from_start: bool = False) -> dict:
+                  from_start: bool = False, runs: Path | None = None) -> dict:
     width, height = size.split("x")
     name = f"keys{int(time.time()) % 100000}"
     _tool("stop")
@@ -74,8 +99,9 @@ def key_latencies(command: str, rate: str, size: str, keys: list[str], gap: floa
             title = re.compile(rf"[-─] {key} {re.escape(PANELS[key])} [-─]")
             _tool("type", name, key)
             results.append((key, _wait_for(name, title, timeout)))
+        behind = _seconds_behind(name, runs) if runs else []
         coloured = "\x1b[38;" in subprocess.run(["tmux", "-L", "sshl", "capture-pane", "-e", "-p", "-t", name], capture_output=True, text=True).stdout
-        return {"first_screen_s": first, "keys": results, "screen": _screen(name), "colour": coloured}
+        return {"first_screen_s": first, "keys": results, "screen": _screen(name), "colour": coloured, "behind_s": behind}
     finally:
         _tool("type", name, "q")
         time.sleep(1.0)
@@ -89,16 +115,19 @@ def main() -> None:
     parser.add_argument("--keys", default="2,3,4,5,1")
     parser.add_argument("--gap", type=float, default=3.0)
     parser.add_argument("--from-start", action="store_true", help="press keys from the first frame on (set-up, range test), not once training runs")
+    parser.add_argument("--runs", type=Path, help="the command's --out folder: also report how far the screen trails the log")
     parser.add_argument("--pv", action="store_true", help="throttle with ssh-loopback's pv (bursts after idle) instead of a steady link")
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    result = key_latencies(shlex.join(command), args.rate, args.size, args.keys.split(","), args.gap, steady=not args.pv, from_start=args.from_start)
+    result = key_latencies(shlex.join(command), args.rate, args.size, args.keys.split(","), args.gap, steady=not args.pv, from_start=args.from_start, runs=args.runs)
     first = result["first_screen_s"]
     print(f"rate {args.rate or 'unthrottled'}, {args.size}: dashboard on screen {'never' if first is None else f'{first:.1f} s'} after the command;"
           f" {'colour' if result['colour'] else 'no colour'} at the end")
     for key, seconds in result["keys"]:
         print(f"  key {key}: {'not shown in 60 s' if seconds is None else f'{seconds:.2f} s'}")
+    if result["behind_s"]:
+        print("  screen behind the log: " + ", ".join(f"{s:.1f} s" for s in result["behind_s"]) + " (training seconds; one sample a second)")
     print(result["screen"])
 
 
