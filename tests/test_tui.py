@@ -378,6 +378,12 @@ def test_ascii_mapping_keeps_widths():
 
     text = "a · b… ←━╸╺│⠿⠀▶•"
     assert to_ascii(text) == "a . b. <---|. >*" and len(to_ascii(text)) == len(text)
+    # the words the verdicts, health checks and optimizer panel use: readable, not "?", same cells
+    from rich.cells import cell_len
+
+    words = "last/first 149× · loss ≈ ln 10 · ±0.02 · ✓ ok ✗ · lr/(√v̂+eps) — a–b ⚠"
+    assert to_ascii(words) == "last/first 149x . loss ~ ln 10 . ~0.02 . v ok x . lr/(Vv+eps) - a-b !"
+    assert cell_len(to_ascii(words)) == cell_len(words)
 
 
 @sync
@@ -541,3 +547,16 @@ def test_no_verdict_reads_pending_while_running_and_inconclusive_once_the_run_is
     assert verdict_mark(None)[0] == "…" and verdict_mark(None, ascii_only=True)[0] == "..."
     assert verdict_mark(None, run_over=True)[0] == "?"
     assert verdict_mark(True, run_over=True)[0] == "✓" and verdict_mark(False)[0] == "✗"
+
+
+def test_tick_labels_tell_close_ticks_apart():
+    """A constant LR of 1e-3 drawn over 0.00099..0.0011 once read 0.0011, 0.0011, 0.001, 0.001, 0.001."""
+    from nntui.tui.widgets.scale import linear_axis
+
+    for lo, hi, fmt in [(0.00099, 0.0011, "sci"), (2.30, 2.32, ""), (0.5, 0.51, "sci"), (0.0, 1.0, "")]:
+        ticks = linear_axis(lo, hi, 5, fmt).ticks
+        labels = [label for _, label in ticks]
+        assert len(set(labels)) == len(labels), labels
+        for value, label in ticks:  # each label still reads as its value, to the precision shown
+            assert abs(float(label) - value) <= 0.006 * max(abs(value), 1e-12) + 1e-15, (label, value)
+    assert [label for _, label in linear_axis(0.0, 1.0, 5).ticks] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]
