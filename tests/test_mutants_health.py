@@ -237,6 +237,13 @@ def test_a_flat_last_quarter_warns(tail, status):
         assert c.text == "loss 2 → 1, but flat over the last quarter of the run (a plateau, or converged)"
 
 
+def test_the_quarter_before_the_last_is_counted_from_the_end():
+    # 203 points: quarters of 50, the one before the last is points 103-152 (all 1.0), not 100-152
+    assert loss_falling(trained([2.0] * 103 + [1.0] * 50 + [0.996] * 50)).status == "warn"
+    c = loss_falling(trained([300.0] * 100 + [200.0] * 50 + [199.0] * 50))  # exactly 0.5 % lower: still falling
+    assert said(c) == ("ok", "loss 3.0e+02 → 2.0e+02 (34% down)")
+
+
 def test_a_flat_quarter_of_a_short_log_warns_too():
     c = loss_falling(trained([3.0, 2.0, 2.0, 2.0, 1.0, 1.0, 1.0, 1.0], step=100))  # quarters of two points; the start: the first point
     assert said(c) == ("warn", "loss 3 → 1.6, but flat over the last quarter of the run (a plateau, or converged)")  # end: the mean, 13/8
