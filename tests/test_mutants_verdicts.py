@@ -206,10 +206,12 @@ def test_the_winner_and_the_worst_are_judged_against_their_nearest_rival():
 
 def test_mc_interval_counts_test_points_inside_the_interpolated_interval():
     state = state_of({"v": {"loss": 0.1}})
-    state.variants["v"].predictions = {"x": [-1.0, 0.0, 1.0], "y": [-1.0, 0.0, 1.0], "lower": [-1.5, -0.5, 0.4], "upper": [-0.5, 0.5, 1.6]}
-    # at -0.5: [-1, 0]; at 0.5: [-0.05, 1.05]; at 0.75: up to 1.325; beyond the grid: the end intervals
-    state.samples["test"] = ([-0.5, 0.5, 0.75, -2.0, 2.0, 1.5], [-0.95, 0.0, 1.4, -1.4, 1.7, 1.0])
+    grid = [-1.0, -0.5, 0.0, 0.5, 1.0]  # the interval is y = x ± 0.5 on the grid, its end values beyond it
+    state.variants["v"].predictions = {"x": grid, "y": grid, "lower": [x - 0.5 for x in grid], "upper": [x + 0.5 for x in grid]}
+    # inside: (-0.75, -0.3) under -0.25, (-0.25, 0.2) under 0.25, (0.7, 0.25) over 0.2, (-2, -1.4) and (1.5, 1.0) in the
+    # end intervals; outside: (0.3, 0.85) over 0.8, (2, 1.7) over 1.5 -> 5 of 7
+    state.samples["test"] = ([-0.75, -0.25, 0.3, 0.7, -2.0, 1.5, 2.0], [-0.3, 0.2, 0.85, 0.25, -1.4, 1.0, 1.7])
     verdicts, finding = judge(state, expect_of(kind="mc-interval", variant="v"))
-    assert verdicts["v"] == (True, "v: interval width 1.07, true line inside on 100% — uncertainty estimate reproduced")
-    assert finding == (True, "MC dropout gives an uncertainty estimate — reproduced (the 90% MC-dropout interval of v (mean width 1.07) "
-                             "contains the true line y = x on 100% of [-1, 1] and 67% of the noisy test points)")
+    assert verdicts["v"] == (True, "v: interval width 1.00, true line inside on 100% — uncertainty estimate reproduced")
+    assert finding == (True, "MC dropout gives an uncertainty estimate — reproduced (the 90% MC-dropout interval of v (mean width 1.00) "
+                             "contains the true line y = x on 100% of [-1, 1] and 71% of the noisy test points)")
