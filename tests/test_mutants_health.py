@@ -50,15 +50,23 @@ def test_vanishing_pools_the_last_ten_probes_and_fails_below_one_in_three_hundre
     assert said(c) == ("fail", "fc1 median |grad| 2.0e-05 is 1/500 of fc3's 0.01 (fail below 1/300)")
     assert (c.step, c.layer, c.numbers["ratio"]) == (120, "fc1", pytest.approx(0.002))
     assert c.numbers["first_median"] == pytest.approx(2e-5) and c.numbers["last_median"] == pytest.approx(1e-2)
+    assert c.numbers["fail_below"] == pytest.approx(1 / 300)
 
 
 @pytest.mark.parametrize(("first", "expected"), [
     (5e-5, ("warn", "fc1 median |grad| 5.0e-05 is 1/200 of fc3's 0.01 (warn below 1/100)")),
     (2e-3, ("ok", "fc1 median |grad| 2.0e-03 is 1/5 of fc3's 0.01")),
     (5e-2, ("ok", "fc1 median |grad| 0.05 is 5x fc3's 0.01")),
+    (1.5e-2, ("ok", "fc1 median |grad| 0.015 is 1.5x fc3's 0.01")),
+    (1e-2, ("ok", "fc1 median |grad| 0.01 is 1x fc3's 0.01")),
 ])
 def test_vanishing_warns_below_one_in_a_hundred_and_words_the_ratio_either_way(first, expected):
     assert said(vanishing(probed({"fc1": [first] * 3, "fc2": [1e-3] * 3, "fc3": [1e-2] * 3}))) == expected
+
+
+def test_vanishing_thresholds_are_strict():
+    assert vanishing(probed({"fc1": [0.01] * 3, "fc3": [3.0] * 3})).status == "warn"  # exactly 1/300: not under it
+    assert vanishing(probed({"fc1": [0.01] * 3, "fc3": [1.0] * 3})).status == "ok"  # exactly 1/100
 
 
 def test_vanishing_skips_layers_without_gradient_and_needs_two():
