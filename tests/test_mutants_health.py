@@ -225,6 +225,7 @@ def test_update_ratio_bands(values, status, text):
 def test_update_ratio_is_not_judged_while_the_lr_is_annealed_or_before_a_probe():
     assert said(update_ratio(ratios([2e-5] * 3, [0.1, 0.05, 0.005]))) == ("n/a", "the LR is annealed (5.0e-03, peak 0.1): small updates are intended")
     assert update_ratio(ratios([2e-5] * 3, [0.1, 0.05, 0.02])).status == "fail"  # a fifth of the peak: not annealed
+    assert update_ratio(ratios([2e-5] * 3, [1.0, 0.1])).status == "fail"  # exactly a tenth: not yet
     assert update_ratio(ratios([2e-5] * 3, [0.0, 0.0])).status == "fail"
     assert said(update_ratio(ratios([None, 0.0, None]))) == ("n/a", "no updates probed yet")
 
