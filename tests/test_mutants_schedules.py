@@ -75,6 +75,8 @@ def test_an_lr_off_by_a_tenth_of_a_percent_is_wrong_even_when_tiny():
     assert ok is False and "but step 60 ran at 0.0001, expected 0.0001" in text
     jitter = [(x, y * (1 + 1e-9)) for x, y in STEP_TRACE]  # float noise is not a wrong LR
     assert line(variant(STEP, jitter))[0] is True
+    rounded = [(x, y * (1 + 5e-7)) if x == 5 else (x, y) for x, y in STEP_TRACE]  # inside the 1e-6 tolerance: one level
+    assert line(variant(STEP, rounded)) == line(variant(STEP, STEP_TRACE))
 
 
 def test_a_constant_lr_under_a_step_schedule_has_one_level_and_is_not_as_scheduled():
@@ -207,8 +209,8 @@ def warmup_line(lrs: list[float], **schedule) -> tuple[bool | None, str]:
 def test_warmup_then_decay_is_as_scheduled_and_names_the_decay():
     assert warmup_line(WARMUP) == (True, "v: LR warms up 0.01 → 0.3 over 3 epoch(s), then cosine decay to 0.001; test loss — — as scheduled")
     step_decay = WARMUP[:7] + [0.03, 0.03, 0.003]
-    assert warmup_line(step_decay, name="warmup_step", gamma=0.1) == (
-        True, "v: LR warms up 0.01 → 0.3 over 3 epoch(s), then ×0.1 steps decay to 0.003; test loss — — as scheduled")
+    assert warmup_line(step_decay, name="warmup_step", gamma=0.5) == (
+        True, "v: LR warms up 0.01 → 0.3 over 3 epoch(s), then ×0.5 steps decay to 0.003; test loss — — as scheduled")
     ok, text = line(variant({"name": "warmup_step"}, blocks(step_decay), lr=0.3))
     assert ok is True and "over 1 epoch(s), then ×0.1 steps decay" in text  # the defaults: 1 epoch, ×0.1
 
@@ -221,6 +223,8 @@ def test_no_warmup_a_low_peak_or_no_decay_is_not_as_scheduled():
     assert warmup_line([x * 0.95 for x in WARMUP])[0] is True
     assert warmup_line(WARMUP[:7] + [0.2, 0.16])[0] is False  # ends above half the peak
     assert warmup_line(WARMUP[:7] + [0.2, 0.14])[0] is True
+    assert warmup_line(WARMUP[:7] + [0.2, 0.15])[0] is False  # exactly half the peak
+    assert warmup_line([0.01, 0.1, 0.27, 0.1])[0] is True  # a peak of exactly 90 % of the LR
     assert warmup_line(WARMUP[:4] + [0.1] + WARMUP[4:])[0] is False  # a dip on the way up
     assert warmup_line(WARMUP[:2] + [0.05] + WARMUP[2:])[0] is False  # a small one
     assert warmup_line(WARMUP[:6] + [0.2] + WARMUP[6:])[0] is False  # one just before the peak
@@ -370,3 +374,13 @@ def test_a_schedule_without_an_lr_check_is_not_as_scheduled():
     v = variant({}, STEP_TRACE)
     v.config = {}  # no config recorded at all (an old run log)
     assert line(v) == (False, "v: schedule None has no LR check; test loss — — not as scheduled")
+    v.config = {"optimizer": {"name": "sgd", "lr": 0.01}}  # no schedule table
+    assert line(v) == (False, "v: schedule None has no LR check; test loss — — not as scheduled")
+
+
+def test_without_a_recorded_lr_no_step_is_as_scheduled():
+    for config in ({"schedule": STEP}, {"schedule": STEP, "optimizer": {"name": "sgd"}}):
+        v = variant(STEP, STEP_TRACE)
+        v.config = config
+        ok, text = line(v)
+        assert ok is False and ", but step 5 ran at 0.01, expected —;" in text
