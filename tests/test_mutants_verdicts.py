@@ -215,3 +215,35 @@ def test_mc_interval_counts_test_points_inside_the_interpolated_interval():
     assert verdicts["v"] == (True, "v: interval width 1.00, true line inside on 100% — uncertainty estimate reproduced")
     assert finding == (True, "MC dropout gives an uncertainty estimate — reproduced (the 90% MC-dropout interval of v (mean width 1.00) "
                              "contains the true line y = x on 100% of [-1, 1] and 71% of the noisy test points)")
+
+
+def test_lines_without_words_keep_their_judgement_unless_the_run_is_cut_short():
+    from typing import Literal
+
+    from nntui.expect import ExpectBase
+    from nntui.verdicts.registry import KINDS, Finding, Line, kind
+
+    class Plain(ExpectBase):
+        kind: Literal["plain-test"]
+        variant: str
+
+    @kind("plain-test")
+    def plain(state, e):
+        return {"a": Line(True, "a: fine"), "b": Line(False, "b: off")}, Finding(True, "shown", "n")
+
+    try:
+        state = state_of({"a": {"loss": 1.0}, "b": {"loss": 1.0, "steps": 10}})
+        assert judge(state, Plain(kind="plain-test", variant="a"))[0] == {"a": (True, "a: fine"), "b": (False, "b: off")}
+        verdicts, (ok, _) = judge(state, Plain(kind="plain-test", variant="b"), {"a": 100, "b": 100})  # b ran 10 of 100
+        assert ok is None and verdicts["a"] == (None, "a: fine")
+        state.variants["a"].status = "pending"  # a variant not started yet: the verdict is provisional
+        assert judge(state, Plain(kind="plain-test", variant="a"))[1] == (True, "so far, shown — reproduced (n)")
+    finally:
+        KINDS.pop("plain-test", None)
+
+
+def test_a_diverged_variant_does_not_hide_another_ones_shortfall():
+    e = expect_of(kind="lower-loss", baseline="a", improved="b", margin=0.1)
+    state = state_of({"a": {"loss": 2.0, "status": "diverged", "steps": 5}, "b": {"loss": 1.0, "steps": 5}})
+    ok, text = judge(state, e, {"a": 100, "b": 100})[1]
+    assert ok is None and text.startswith("inconclusive: b ran 5 of the 100 steps")
