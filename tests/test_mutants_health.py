@@ -218,7 +218,7 @@ def ratios(values: list[float | None], lrs: list[float] = ()) -> VariantState:
 ])
 def test_update_ratio_bands(values, status, text):
     c = update_ratio(ratios(values, [0.1, 0.1]))
-    assert said(c) == (status, text)
+    assert said(c) == (status, text) and c.step == 120 and c.layer == text.split(", ")[1].split()[0]  # the most extreme layer
     assert c.numbers == {"median": pytest.approx(float(text.split()[1])), "ok_band": [1e-4, 1e-2], "fail_above": 0.1}
 
 
