@@ -247,3 +247,15 @@ def test_a_diverged_variant_does_not_hide_another_ones_shortfall():
     state = state_of({"a": {"loss": 2.0, "status": "diverged", "steps": 5}, "b": {"loss": 1.0, "steps": 5}})
     ok, text = judge(state, e, {"a": 100, "b": 100})[1]
     assert ok is None and text.startswith("inconclusive: b ran 5 of the 100 steps")
+
+
+def test_a_difference_of_exactly_the_margin_is_inside_it_and_train_loss_edge_cases():
+    from nntui.verdicts.lecture import compare
+
+    assert compare(0.25, 0.25) is None and compare(-0.25, 0.25) is None
+    e = expect_of(kind="lower-loss", baseline="a", improved="b", margin=0.1)
+    assert judge(state_of({"b": {"loss": 0.5}}), e, {"a": 100, "b": 100})[1][1].startswith("inconclusive: a was left out")
+    assert judge(state_of({"a": {"loss": 0.1, "status": "diverged"}, "b": {"loss": 0.5}}), e)[1][0] is True  # diverged: worst
+    state = state_of({"n": {"loss": 1.0}, "a": {"loss": 2.0}, "c": {"loss": 0.5}})
+    state.variants["n"].recent_losses.clear()  # no train loss yet: ranked last, shown as —
+    assert judge(state, expect_of(kind="best-of", winner="c"))[1][1].endswith("(train loss, best first: c 0.5, a 2, n —)")
