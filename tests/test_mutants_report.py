@@ -90,16 +90,16 @@ def test_a_log_gets_a_line_per_running_variant_every_five_seconds(monkeypatch):
 
 def test_a_log_line_before_any_loss_shows_a_dash_and_a_finished_variant_with_its_final_status(monkeypatch):
     monkeypatch.setattr(report, "time", Clock(50.0))
-    state = started(("only", 10))
+    state = started(("[b]only", 10))
     console, out = log_console()
     progress = report.HeadlessProgress(state, console, interval=60.0)
     progress.update()  # pending: nothing to say
     progress.update(force=True)  # forced: every variant, whatever its status
-    assert out.getvalue().splitlines() == ["only: step 0/10 loss — 0 steps/s pending"]
-    feed(state, progress, ev.Steps("only", 1, [3.0], 0.1, 0.1, 0.5), ev.Steps("only", 2, [math.inf], 0.1, 0.2, 1.0))
+    assert out.getvalue().splitlines() == ["[b]only: step 0/10 loss — 0 steps/s pending"]
+    feed(state, progress, ev.Steps("[b]only", 1, [3.0], 0.1, 0.1, 0.5), ev.Steps("[b]only", 2, [math.inf], 0.1, 0.2, 1.0))
     assert len(out.getvalue().splitlines()) == 1  # 50 s is within the 60 s interval
-    feed(state, progress, ev.VariantFinished("only", "diverged", 2, 0.2))
-    assert out.getvalue().splitlines()[1:] == ["only: step 2/10 loss inf 2 steps/s diverged"]
+    feed(state, progress, ev.VariantFinished("[b]only", "diverged", 2, 0.2))
+    assert out.getvalue().splitlines()[1:] == ["[b]only: step 2/10 loss inf 2 steps/s diverged"]
 
 
 def test_warnings_and_errors_are_printed_as_text_and_notes_are_not(monkeypatch):
@@ -166,7 +166,7 @@ def test_a_warning_on_a_terminal_is_yellow_text_above_the_bars():
 
 def summary(**changes) -> dict:
     base = {
-        "preset": "depth[1]", "dataset": "mnist", "device": "cpu", "status": "completed", "run_dir": "/runs/r1",
+        "preset": "depth[1]", "dataset": "mnist", "device": "cpu", "status": "completed", "run_dir": "/runs/[b]r1",
         "finding": "", "reproduced": None, "error": "",
         "variants": [
             {"name": "[b]wide[/b]", "status": "completed", "steps": 1200, "train_loss": 0.123456, "test_loss": None,
@@ -214,7 +214,7 @@ def test_verdicts_then_the_finding_then_the_run_directory_follow_the_table_as_pl
     text = printed(summary(finding="depth [red]slows[/red] learning", reproduced=None), color=True)
     after = text.split("└")[1].splitlines()[1:]
     # brackets, numbers and paths as written: no markup read, nothing highlighted
-    assert after == ["  wide: learns [fast] in 2.5 epochs", "· depth [red]slows[/red] learning", "run directory: /runs/r1"]
+    assert after == ["  wide: learns [fast] in 2.5 epochs", "· depth [red]slows[/red] learning", "run directory: /runs/[b]r1"]
 
 
 @pytest.mark.parametrize(("reproduced", "mark", "colour"), [(True, "✓", GREEN), (False, "✗", RED), (None, "·", "")])
@@ -227,13 +227,13 @@ def test_the_finding_is_marked_by_whether_it_was_reproduced(reproduced, mark, co
 def test_no_finding_no_verdict_no_error_prints_only_the_table_and_the_directory():
     data = summary(variants=[dict(summary()["variants"][1])])
     text = printed(data)
-    assert text.split("└")[1].splitlines()[1:] == ["run directory: /runs/r1"]
+    assert text.split("└")[1].splitlines()[1:] == ["run directory: /runs/[b]r1"]
 
 
 def test_a_failed_run_says_what_failed_in_red_as_text():
     text = printed(summary(status="failed", error="out of memory [cuda] 2 GiB"), color=True)
     assert f"{RED}failed: out of memory [cuda] 2 GiB\x1b[0m\n" in text
-    assert ANSI.sub("", text).splitlines()[-1] == "run directory: /runs/r1"
+    assert ANSI.sub("", text).splitlines()[-1] == "run directory: /runs/[b]r1"
 
 
 # -- the console for headless output
