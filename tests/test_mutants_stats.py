@@ -231,8 +231,10 @@ def test_activations_of_other_shapes_or_ranks_are_skipped(backend):
     data = case()
     data["outputs"][1] = ("relu", np.zeros((0, 8)))  # an empty batch
     data["outputs"][3] = ("tanh", np.zeros((6, 7, 2)))  # not (batch, units)
+    data["outputs"][4] = ("output", np.array([[1.0, -2.0, 4.0]]))  # a batch of one example counts
     layers = reduce_and_decode(ops, as_array, data)
     assert layers[1]["dead"] is None and layers[3]["act_mean"] is None
+    assert layers[4]["act_mean"] == pytest.approx(1.0) and layers[4]["act_std"] == pytest.approx(3.0)
     assert layers[0]["act_mean"] is not None and layers[2]["act_mean"] is not None
 
 
