@@ -184,7 +184,7 @@ def test_a_nan_row_leaves_the_others_in_place():
 @pytest.mark.parametrize(("batch", "units"), [(1, 1), (2, 1), (1, 3), (3, 2)])
 def test_activation_mean_std_and_fractions_for_small_layers(batch, units):
     values = np.arange(1.0, batch * units + 1).reshape(batch, units) * np.array([1.0, -2.0, 0.5])[:units]
-    total, norm = values.sum(), math.sqrt((values**2).sum())
+    total, norm = float(values.sum()), math.sqrt((values**2).sum())  # floats, as read back (numpy's would divide 0 by 0 quietly)
     mean, std, saturated, dead = stats.activation_stats_from(total, norm, 2.0, 1.0, batch, units, "output")
     assert mean == pytest.approx(values.mean())
     assert (math.isnan(std) if values.size == 1 else std == pytest.approx(values.std(ddof=1)))
