@@ -245,3 +245,23 @@ def test_sample_positions_are_a_sorted_fixed_sample_without_repeats():
         assert positions.min() >= 0 and positions.max() < n and (np.diff(positions) > 0).all()
         assert (positions == stats.sample_positions(n)).all()
     assert not np.array_equal(stats.sample_positions(1000), np.arange(512))  # spread over the tensor, not its start
+
+
+@pytest.mark.parametrize("backend", list(BACKENDS))
+def test_one_backend_serves_models_of_different_sizes_in_turn(backend):
+    """The CPU backend is shared by every probe of a process (variants of different widths): nothing cached for one
+    model's tensor sizes may be reused for another's."""
+    ops, as_array = BACKENDS[backend]()
+    rng = np.random.default_rng(3)
+    for shapes in ([(4,), (9,)], [(6, 3), (2, 2), (700,)], [(4,), (9,)], [(5,), (30, 30)]):
+        values = [rng.normal(0, 1, size=shape).astype(np.float32) for shape in shapes]
+        grads, inputs = values[:1], values[1:]
+        ends, around, sizes = stats.five_number_parts(ops, [as_array(np.abs(g)) for g in grads], [as_array(x) for x in inputs])
+        k = 2 * len(values)
+        flat = ops.to_list([ops.scalars(list(ends)), around])
+        rows = stats.five_numbers_from(flat[:k], flat[k:], sizes)
+        for row, v in zip(rows, [np.abs(grads[0]), *inputs]):
+            if v.size <= 512:
+                assert row == pytest.approx(five(v), rel=1e-6), shapes
+            else:
+                assert row[0] == v.min() and row[4] == v.max() and v.min() <= row[2] <= v.max()
