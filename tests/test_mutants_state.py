@@ -99,6 +99,7 @@ def test_version_moves_by_one_per_event_and_misfits_are_counted():
         ev.Skipped(3),
         ev.Skipped(-2),  # a reader never counts lines back
         ev.Skipped(0),
+        ev.Event(),  # a kind the state has no use for: ignored
     ]
     for count, event in enumerate(events, start=1):
         state.apply(event)
