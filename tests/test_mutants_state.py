@@ -46,7 +46,7 @@ def test_summary_fields_come_from_the_right_events():
     assert v["steps_per_second"] == 10.0 and v["verdict"] == "variant line" and v["reproduced"] is None and v["reason"] == "done"
     assert [layer["grad_median"] for layer in v["layers"]] == [0.3, 1.3]  # the median, not a quartile
     assert [(layer["act_saturation"], layer["dead_fraction"], layer["update_ratio"]) for layer in v["layers"]] == [(0.6, 0.7, 0.8), (0.16, 0.17, 0.18)]
-    assert [layer["name"] for layer in v["layers"]] == ["fc1", "fc2"]
+    assert [layer["name"] for layer in v["layers"]] == ["fc1", "fc2"] and v["name"] == "v"
 
 
 def test_state_series_follow_the_steps():
@@ -55,7 +55,7 @@ def test_state_series_follow_the_steps():
     assert v.train_loss.xs[:3] == [1, 2, 3] and v.train_loss.ys[:3] == [40.0, 39.0, 38.0]
     assert v.lr.xs == [25, 40] and v.lr.ys == [0.1, 0.05]
     assert v.first_layer_stats[0]["grad"] == [9.0] * 5 and v.layer_stats_step == 40
-    assert v.subset_loss.ys == [9.0] and v.subset_accuracy.ys == [0.1]
+    assert v.subset_loss.ys == [9.0] and v.subset_accuracy.ys == [0.1] and v.subset_accuracy.xs == [40]
     assert state.finding_reproduced is True
 
 
@@ -96,7 +96,7 @@ def test_version_moves_by_one_per_event_and_misfits_are_counted():
         ev.Steps("v", 1, [1.0], 0.1, 0.1, 1.0),
         ev.LayerStats("v", 1, [{"grad": [0.0] * 5}]),  # no layer name: skipped
         ev.Steps("v", 2, None, 0.1, 0.1, 1.0),  # no losses: skipped
-        ev.Skipped(3),
+        ev.Skipped(5),
         ev.Skipped(-2),  # a reader never counts lines back
         ev.Skipped(0),
         ev.Event(),  # a kind the state has no use for: ignored
@@ -104,7 +104,7 @@ def test_version_moves_by_one_per_event_and_misfits_are_counted():
     for count, event in enumerate(events, start=1):
         state.apply(event)
         assert state.version == count
-    assert state.skipped_lines == 2 + 3
+    assert state.skipped_lines == 2 + 5
 
 
 def _variant_infos(count: int) -> list[dict]:
@@ -177,8 +177,10 @@ def test_regression_evals_have_no_accuracy():
     state.apply(ev.Eval("v", 10, 1.0, "test", 0.5, None))
     state.apply(ev.Eval("v", 5, 0.5, "test_subset", 0.7, None))
     v = state.variants["v"]
-    assert v.test_accuracy == [] and len(v.subset_accuracy) == 0 and v.subset_loss.ys == [0.7] and v.test_loss == [(10, 0.5)]
-    assert build_summary(state)["variants"][0]["test_accuracy"] is None
+    assert v.test_accuracy == [] and len(v.subset_accuracy) == 0 and v.test_loss == [(10, 0.5)]
+    assert v.subset_loss.xs == [5] and v.subset_loss.ys == [0.7]
+    (s,) = build_summary(state)["variants"]
+    assert s["test_accuracy"] is None and s["name"] == "v"  # named by its first event, no run_started
 
 
 def _layer(name: str, median: float | None, grad_norm: float | None) -> dict:

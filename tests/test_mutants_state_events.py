@@ -34,7 +34,7 @@ def test_sweep_points_extend_the_curve_and_a_resent_block_replaces_its_tail():
     sweep = state.sweeps["v"]
     assert sweep.lrs == [1e-4, 1e-3, 2e-2, 5e-2]
     assert sweep.losses == [2.3, 2.2, 1.5, 9.0] and sweep.smoothed == [2.3, 2.25, 1.8, 3.0]
-    assert sweep.suggestions == {"steepest": 2e-2, "valley": None} and sweep.running
+    assert sweep.suggestions == {"steepest": 2e-2, "valley": None} and sweep.running and sweep.variant == "v"
 
 
 def test_a_finished_sweep_keeps_the_final_suggestions_and_bounds():
@@ -51,7 +51,7 @@ def test_a_finished_sweep_keeps_the_final_suggestions_and_bounds():
     assert (sweep.stopped, sweep.stop_reason, sweep.running) == ("diverged", "loss exploded", False)
     assert sweep.lrs == [1e-3] and sweep.start_lr == 1e-6
     state.apply(ev.LRSweepFinished("w", 0, "interrupted", "", {}, {}))  # finished without a start: still shown
-    assert state.sweeps["w"].stopped == "interrupted" and list(state.sweeps) == ["v", "w"]
+    assert state.sweeps["w"].stopped == "interrupted" and state.sweeps["w"].variant == "w" and list(state.sweeps) == ["v", "w"]
 
 
 def test_predictions_samples_and_optimizer_state_are_kept_as_sent():
@@ -73,7 +73,7 @@ def test_checkpoints_keep_the_latest_of_each_kind_in_the_summary():
     state.apply(ev.Checkpoint("v", 20, 2.0, "last", "/r/last.pt", None))
     state.apply(ev.Checkpoint("v", 30, 3.0, "best", "/r/best.pt", 0.7))
     (s,) = build_summary(state)["variants"]
-    assert s["checkpoints"] == {
+    assert s["name"] == "v" and s["checkpoints"] == {
         "best": {"step": 30, "epoch": 3.0, "path": "/r/best.pt", "test_loss": 0.7},
         "last": {"step": 20, "epoch": 2.0, "path": "/r/last.pt", "test_loss": None},
     }
