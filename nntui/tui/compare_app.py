@@ -22,6 +22,7 @@ from nntui.record.runlog import EVENTS_FILE, RunLogReader
 from nntui.record.runs import check_run_dir, is_seeds_run, read_preset_name, seed_dirs, short_labels
 from nntui.record.state import RunState
 from nntui.tui.snapshot import Snapshot, take_snapshot
+from nntui.tui.view_keys import ViewKeys
 from nntui.tui.widgets.common import ViewOptions
 from nntui.tui.widgets.compare_panels import BandLossPanel, LayersComparePanel, selected_summary
 from nntui.tui.widgets.loss import LossPanel
@@ -41,7 +42,7 @@ class Source:
     state: RunState
 
 
-class CompareApp(App[None]):
+class CompareApp(ViewKeys, App[None]):
     CSS_PATH = ["app.tcss", "compare.tcss"]
     TITLE = "nntui compare"
     BINDINGS = [
@@ -185,31 +186,8 @@ class CompareApp(App[None]):
 
     # -- actions
 
-    def action_show_panel(self, key: str) -> None:
-        self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
-        self._show_panel(key)
-        self.redraw()
-
-    def action_next_variant(self) -> None:
-        self.view.selected = (self.view.selected + 1) % max(1, len(self.snapshot.variants))
-        self.redraw()
-
-    def action_previous_variant(self) -> None:
-        self.view.selected = (self.view.selected - 1) % max(1, len(self.snapshot.variants))
-        self.redraw()
-
-    def action_toggle_log(self) -> None:
-        self.view.log_y = not self.view.log_y
-        self.redraw()
-
-    def action_screenshot(self) -> None:
-        folder = self.run_dirs[0] if self.bands else Path.cwd()
-        try:
-            path = self.save_screenshot(path=str(folder))
-        except OSError as exc:
-            self.notify(f"could not save the screenshot in {folder}: {exc.strerror}", severity="error")
-            return
-        self.notify(f"saved {path}")
+    def screenshot_folder(self) -> Path:
+        return self.run_dirs[0] if self.bands else Path.cwd()
 
 
 def make_compare_app(run_dirs: list[Path]) -> CompareApp:
