@@ -31,7 +31,7 @@ from nntui.tui.watching import FINISHED, WatchNotes
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.view_keys import ViewKeys
 from nntui.tui.widgets.activations import ActivationsPanel
-from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
+from nntui.tui.widgets.common import ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
 from nntui.tui.widgets.health import HealthText
@@ -245,15 +245,6 @@ class Dashboard(ViewKeys, ReplayControls, LiveStart, LinkPacing, WatchNotes, App
         self.snapshot = take_snapshot(self.replay.state if self.replay is not None else self.state)
         follow_sweep(self)
         self.redraw(view_changed=True)
-
-    def show_ascii(self, on: bool) -> None:
-        """ASCII glyphs (1 byte a cell instead of 3): for terminals without Unicode, and on thin links."""
-        self.view.ascii_only = self.ascii_filter.enabled = on
-        self.screen.set_class(on, "-ascii")
-        for chart in self.query(Chart):
-            chart.ascii_only = on
-        if self.is_mounted(self.screen):
-            self.redraw(view_changed=True)
 
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
         """Header always; panels when `panels`, timed to keep to PLOT_DUTY."""

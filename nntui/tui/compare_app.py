@@ -21,9 +21,10 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from nntui.record.runlog import EVENTS_FILE, RunLogReader
 from nntui.record.runs import check_run_dir, is_seeds_run, read_preset_name, seed_dirs, short_labels
 from nntui.record.state import RunState
+from nntui.tui.link import LinkPacing
 from nntui.tui.snapshot import Snapshot, take_snapshot
 from nntui.tui.view_keys import ViewKeys
-from nntui.tui.widgets.common import ViewOptions
+from nntui.tui.widgets.common import ViewOptions, ascii_terminal
 from nntui.tui.widgets.compare_panels import BandLossPanel, LayersComparePanel, selected_summary
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
@@ -42,7 +43,10 @@ class Source:
     state: RunState
 
 
-class CompareApp(ViewKeys, App[None]):
+COMPARE_KEYS = "1-3 panel  tab variant  l log  s svg  q quit"  # the footer's keys, fixed (low-bandwidth frames)
+
+
+class CompareApp(ViewKeys, LinkPacing, App[None]):
     CSS_PATH = ["app.tcss", "compare.tcss"]
     TITLE = "nntui compare"
     BINDINGS = [
@@ -61,7 +65,9 @@ class CompareApp(ViewKeys, App[None]):
         self.run_dirs = [check_run_dir(Path(p)) for p in run_dirs]
         self.bands = bands
         self.sources: list[Source] = []
-        self.view = ViewOptions()
+        self.view = ViewOptions(ascii_only=ascii_terminal())
+        self.ascii_requested = self.view.ascii_only
+        self.setup_low_bandwidth()
         self.snapshot = Snapshot()
         self.layout_mode = ""
         self.active_panel = "loss"
@@ -95,8 +101,12 @@ class CompareApp(ViewKeys, App[None]):
                 yield panel
         yield Static("please enlarge the terminal", id="too-small")
         yield Footer(compact=True)
+        yield Static(COMPARE_KEYS, id="low-bandwidth-keys")
 
     def on_mount(self) -> None:
+        self.show_ascii(self.view.ascii_only)
+        self.set_low_bandwidth(self._low_bandwidth_at_start)
+        self.count_output()
         self._apply_layout()
         self.refresh_now()
         self.set_interval(REFRESH_S, self.tick)
@@ -136,6 +146,8 @@ class CompareApp(ViewKeys, App[None]):
         self.redraw()
 
     def tick(self) -> None:
+        if self.link_behind():
+            return  # the terminal is behind: read on the next tick rather than queue a frame
         if self.read_logs():
             self.snapshot = self.merged_snapshot()
             self.redraw()
