@@ -23,10 +23,10 @@ modules_of() {
 tests_of() {
   case "$1" in
     verdicts)   echo "tests/test_verdicts.py tests/test_mutants_verdicts.py tests/test_mutants_schedules.py tests/test_mutants_health.py" ;;
-    state)      echo "tests/test_mutants_state.py" ;;
-    stats)      echo "tests/test_probes.py tests/test_mutants_numbers.py" ;;
+    state)      echo "tests/test_mutants_state.py tests/test_mutants_state_events.py" ;;
+    stats)      echo "tests/test_mutants_stats.py tests/test_probes.py tests/test_mutants_numbers.py" ;;
     lr_suggest) echo "tests/test_lr_finder.py tests/test_mutants_numbers.py" ;;
-    report)     echo "tests/test_mutants_numbers.py" ;;
+    report)     echo "tests/test_mutants_numbers.py tests/test_mutants_report.py" ;;
   esac
 }
 
