@@ -33,8 +33,9 @@ TARGET_DECADES = 0.3
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 
-def bounds_row(dataset: str, seed: int, num_iter: int, lrs: list[float], losses: list[float], ema: list[float]) -> dict:
-    found = analyse(lrs, losses, ema)
+def bounds_row(dataset: str, seed: int, num_iter: int, lrs: list[float], losses: list[float], ema: list[float],
+               reference: list[float] | None) -> dict:
+    found = analyse(lrs, losses, ema, reference)
     return {
         "dataset": dataset, "seed": seed, "num_iter": num_iter, "steps": len(lrs), "base_lr": found.base_lr, "max_lr": found.max_lr,
         "reliable": {k: v.get("reliable") for k, v in found.stability.items()} if found.stability else None,
@@ -55,11 +56,12 @@ def sweep_bounds(dataset: str, data_dir: Path | None, curves: list[dict], seeds:
         for num_iter in NUM_ITERS:
             started = time.perf_counter()
             result = lr_find_for_config(variant, cfg, data.limit_train(cfg.data.train_limit), device, num_iter=num_iter)
-            rows.append(bounds_row(dataset, seed, num_iter, result.lrs, result.losses, result.smoothed))
+            rows.append(bounds_row(dataset, seed, num_iter, result.lrs, result.losses, result.smoothed, result.reference))
             rows[-1]["seconds"] = round(time.perf_counter() - started, 2)
             curves.append({"dataset": dataset, "seed": seed, "num_iter": num_iter, "lrs": result.lrs,
                            "losses": [x if math.isfinite(x) else None for x in result.losses],
-                           "smoothed": [x if math.isfinite(x) else None for x in result.smoothed]})
+                           "smoothed": [x if math.isfinite(x) else None for x in result.smoothed],
+                           "reference": [x if math.isfinite(x) else None for x in result.reference]})
             print(f"  {dataset} seed {seed} num_iter {num_iter}: base_lr {result.base_lr:.3g}  max_lr {result.max_lr:.3g}"
                   f"  ({rows[-1]['seconds']} s)", flush=True)
     return rows
@@ -92,6 +94,7 @@ def main() -> None:
     parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="the target is stated for 0,1,2; more seeds test a rule wider")
     parser.add_argument("--save-curves", type=Path, default=None, help="write every sweep's raw curve here (JSON)")
     parser.add_argument("--from-curves", type=Path, default=None, help="no sweeps: read the bounds off curves saved by --save-curves")
+    parser.add_argument("--training-losses", action="store_true", help="with --from-curves: read the training batches' losses, not the reference batch's")
     args = parser.parse_args()
     torch.set_num_threads(1)
     torch.set_flush_denormal(True)
@@ -101,7 +104,8 @@ def main() -> None:
         nan = lambda xs: [math.nan if x is None else x for x in xs]  # noqa: E731
         for c in json.loads(args.from_curves.read_text()):
             if c["dataset"] in args.datasets.split(",") and str(c["seed"]) in args.seeds.split(","):
-                rows.append(bounds_row(c["dataset"], c["seed"], c["num_iter"], c["lrs"], nan(c["losses"]), nan(c["smoothed"])))
+                reference = nan(c["reference"]) if c.get("reference") and not args.training_losses else None
+                rows.append(bounds_row(c["dataset"], c["seed"], c["num_iter"], c["lrs"], nan(c["losses"]), nan(c["smoothed"]), reference))
                 print(f"  {c['dataset']} seed {c['seed']} num_iter {c['num_iter']}: base_lr {rows[-1]['base_lr']:.3g}"
                       f"  max_lr {rows[-1]['max_lr']:.3g}  reliable {rows[-1]['reliable']}  band decades {rows[-1]['decades']}")
     for dataset in [] if args.from_curves else args.datasets.split(","):

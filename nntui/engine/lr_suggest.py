@@ -57,6 +57,8 @@ class LRFindResult:
     centred: list[float | None] = field(default_factory=list)  # the curve the suggestions are read from
     noise: float | None = None  # sd of the raw per-batch loss
     stability: dict[str, dict[str, Any]] = field(default_factory=dict)  # per cyclic bound: noise band, reliable
+    reference: list[float] = field(default_factory=list)  # loss on the fixed reference batch after each step (empty: not measured)
+    read_from: str = "losses"  # the curve the suggestions were read from: "reference" or "losses"
 
     @property
     def steps(self) -> int:
@@ -80,18 +82,22 @@ class LRFindResult:
             "suggestions": {name: s.to_dict() for name, s in self.suggestions.items()},
             "cyclic": {"base_lr": self.base_lr, "max_lr": self.max_lr, "rule": CYCLIC_RULE, "stability": self.stability},
             "noise_sd": self.noise,
+            "read_from": self.read_from,
             **self.extra,
             "lrs": self.lrs,
             "losses": clean(self.losses),
+            "reference": clean(self.reference),
             "smoothed": clean(self.smoothed),
             "centred": [None if v is None else v for v in self.centred],
         }
 
 
 CYCLIC_RULE = ("max_lr = LR at the minimum of the loss / 10; base_lr = LR where the loss starts to fall "
-               "(its smoothed curve stays 1.5 noise sd below the plateau), at 33 batches per decade, / 6")
+               "(its smoothed curve stays 5 % and 1.5 noise sd below the plateau), at 33 batches per decade, / 6; "
+               "both read off the loss on a fixed reference batch when the sweep measured it")
 SMOOTH_DECADES = 0.3  # bandwidth of the centred smoother (Gaussian kernel), in decades of LR
-FALL_NOISE_SDS = 1.5  # the loss has started to fall once the smoothed curve stays this many batch-noise sds below the plateau
+FALL_SHARE = 0.05  # the loss has started to fall once the smoothed curve stays this share below the plateau level
+FALL_NOISE_SDS = 1.5  # ... and this many noise sds of the raw curve below it, so that on a noisy curve a dip of noise never counts
 REFERENCE_POINTS_PER_DECADE = 299 / 9  # the default sweep: 300 batches from 1e-8 to 10
 RELIABLE_DECADES = 0.3  # a suggestion whose noise band is wider than this is flagged unreliable
 PLATEAU_SHARE = 0.25  # the plateau level: median raw loss over this first share of the points before the minimum
@@ -187,7 +193,7 @@ RULES = {
     "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down",
     "min_div_10": "LR at the minimum of the centred smoothed loss / 10",
     "minimum": "LR at the minimum of the centred smoothed loss (an upper bound, not a training LR)",
-    "fall_start": "LR where the loss starts to fall: the smoothed curve stays 1.5 noise sd below the plateau from here on",
+    "fall_start": "LR where the loss starts to fall: the smoothed curve stays 5 % and 1.5 noise sd below the plateau from here on",
 }
 
 
@@ -203,10 +209,15 @@ def ema_curve(losses: list[float], weight: float = 0.05) -> list[float]:
     return out
 
 
-def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> Analysis:
-    """Suggestions read off the raw losses: the minimum and the fall start on a centred smoothing in
-    log10(LR) with a noise sd and noise bands; steepest and valley, fastai's rules, on the sweep's EMA."""
+def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = None, reference: list[float] | None = None) -> Analysis:
+    """Suggestions read off a curve: the minimum and the fall start on a centred smoothing in log10(LR)
+    with a noise sd and noise bands; steepest and valley, fastai's rules, on the sweep's EMA.
+
+    The curve is `reference` (the loss on one fixed batch after each step: no batch-sampling noise) when
+    given for every point, else the training batches' own losses."""
     ema = ema_curve(losses) if ema is None else ema
+    if reference is not None and len(reference) == len(losses) and len(losses) > 0:
+        losses = reference
     idx = usable_points(lrs, losses)
     centred: list[float | None] = [None] * len(lrs)
     if len(idx) < MIN_POINTS:
@@ -235,7 +246,7 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     sd = noise_sd(raw[: i_min + 1]) if i_min >= 2 else noise_sd(raw)
     n_head = max(3, int(PLATEAU_SHARE * i_min))
     level = float(np.median(raw[:n_head]))
-    threshold = level - FALL_NOISE_SDS * sd
+    threshold = level - max(FALL_SHARE * abs(level), FALL_NOISE_SDS * sd)
     fall = _last_above(ys, threshold, i_min)
     lr_fall, loss_fall, i_fall = at(fall)
     out["fall_start"] = Suggestion("fall_start", lr_fall, RULES["fall_start"], loss_fall, i_fall)
@@ -263,9 +274,10 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     return Analysis(out, base_lr, max_lr, centred, sd, stability)
 
 
-def suggest(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> tuple[dict[str, Suggestion], float | None, float | None]:
+def suggest(lrs: list[float], losses: list[float], ema: list[float] | None = None,
+            reference: list[float] | None = None) -> tuple[dict[str, Suggestion], float | None, float | None]:
     """The suggestions and the lecture's cyclic pair; each says which rule made it."""
-    a = analyse(lrs, losses, ema)
+    a = analyse(lrs, losses, ema, reference)
     return a.suggestions, a.base_lr, a.max_lr
 
 
