@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from nntui.engine.data import Dataset
+from nntui.engine.determinism import SeededDropout
 from nntui.engine.lr_suggest import LR_FIND_FILE, MIN_POINTS, LRFindResult, Suggestion, analyse, load_bounds, save_result, suggest, usable_points  # noqa: F401  (re-exported)
 from nntui.record import events as ev
 from nntui.errors import NntuiError
@@ -103,7 +104,7 @@ def range_test(
     reference: list[float] = []
     smoothed: list[float] = []
     x_ref, y_ref = run.data.x_train[:REFERENCE_ROWS], run.data.y_train[:REFERENCE_ROWS]
-    dropouts = [m for m in run.model.modules() if isinstance(m, torch.nn.Dropout)]
+    dropouts = [m for m in run.model.modules() if isinstance(m, (torch.nn.Dropout, SeededDropout))]
     stopped, reason = "completed", ""
     emit(ev.LRSweepStarted(run.name, start_lr, end_lr, num_iter, preset, run.data.name, str(run.device)))
     try:

@@ -255,9 +255,10 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     sd_fall = math.hypot(sd * factor[fall], sd_level)
     density = 1 / float(np.median(np.diff(xs))) if len(xs) > 1 else REFERENCE_POINTS_PER_DECADE
     scale = density / REFERENCE_POINTS_PER_DECADE / 6
-    fall_band = _band(lr_at, _last_above(ys, threshold + sd_fall, i_min), _last_above(ys, threshold - sd_fall, i_min), scale)
+    # the crossing itself lies between the point before the fall and the fall: the band spans at least that step
+    fall_band = _band(lr_at, min(max(fall - 1, 0), _last_above(ys, threshold + sd_fall, i_min)), _last_above(ys, threshold - sd_fall, i_min), scale)
     near_min = [k for k, v in enumerate(ys) if v <= ys[i_min] + math.sqrt(2) * sd * factor[i_min]]
-    min_band = _band(lr_at, min(near_min), max(near_min), 0.1)
+    min_band = _band(lr_at, min(min(near_min), max(i_min - 1, 0)), max(max(near_min), min(i_min + 1, len(ys) - 1)), 0.1)  # a grid step either side at least
     max_lr = lr_min / 10
     base_lr = lr_fall * scale
     if not base_lr < max_lr:  # the loss fell only near its minimum: keep a decade between the bounds
