@@ -191,9 +191,9 @@ def _band(lrs_at: list[float], lo: int, hi: int, scale: float) -> dict[str, Any]
 RULES = {
     "steepest": "steepest descent of the smoothed loss (EMA) against log10(LR), before its minimum",
     "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down",
-    "min_div_10": "LR at the minimum of the centred smoothed loss / 10",
-    "minimum": "LR at the minimum of the centred smoothed loss (an upper bound, not a training LR)",
-    "fall_start": "LR where the loss starts to fall: the smoothed curve stays 5 % and 1.5 noise sd below the plateau from here on",
+    "min_div_10": "LR at the minimum of the centred smoothed {curve} / 10",
+    "minimum": "LR at the minimum of the centred smoothed {curve} (an upper bound, not a training LR)",
+    "fall_start": "LR where the {curve} starts to fall: its smoothed curve stays 5 % and 1.5 noise sd below the plateau from here on",
 }
 
 
@@ -216,13 +216,15 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     The curve is `reference` (the loss on one fixed batch after each step: no batch-sampling noise) when
     given for every point, else the training batches' own losses."""
     ema = ema_curve(losses) if ema is None else ema
+    curve = "batch loss"
     if reference is not None and len(reference) == len(losses) and len(losses) > 0:
-        losses = reference
+        losses, curve = reference, "reference-batch loss"
+    rules = {name: rule.format(curve=curve) for name, rule in RULES.items()}
     idx = usable_points(lrs, losses)
     centred: list[float | None] = [None] * len(lrs)
     if len(idx) < MIN_POINTS:
         note = f"only {len(idx)} usable points (need {MIN_POINTS}); sweep longer or start lower"
-        return Analysis({k: Suggestion(k, None, rule, note=note) for k, rule in RULES.items() if k != "fall_start"}, None, None, centred, None, {})
+        return Analysis({k: Suggestion(k, None, rule, note=note) for k, rule in rules.items() if k != "fall_start"}, None, None, centred, None, {})
     xs = [math.log10(lrs[i]) for i in idx]
     raw = [losses[i] for i in idx]
     ys, factor = centred_curve(xs, raw)
@@ -236,12 +238,12 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     e_min = min(range(len(es)), key=es.__getitem__)
     e_head = e_min + 1 if e_min >= 3 else len(es)
     k = _steepest(xs[:e_head], es[:e_head])
-    out["steepest"] = Suggestion("steepest", lrs[idx[k]], RULES["steepest"], es[k], idx[k])
+    out["steepest"] = Suggestion("steepest", lrs[idx[k]], rules["steepest"], es[k], idx[k])
     k = _valley(es)
-    out["valley"] = Suggestion("valley", lrs[idx[k]], RULES["valley"], es[k], idx[k])
+    out["valley"] = Suggestion("valley", lrs[idx[k]], rules["valley"], es[k], idx[k])
     lr_min, loss_min, i_abs = at(i_min)
-    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, RULES["min_div_10"], None, i_abs)
-    out["minimum"] = Suggestion("minimum", lr_min, RULES["minimum"], loss_min, i_abs)
+    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, rules["min_div_10"], None, i_abs)
+    out["minimum"] = Suggestion("minimum", lr_min, rules["minimum"], loss_min, i_abs)
     # the plateau and the noise, from the stretch before the minimum
     sd = noise_sd(raw[: i_min + 1]) if i_min >= 2 else noise_sd(raw)
     n_head = max(3, int(PLATEAU_SHARE * i_min))
@@ -249,7 +251,7 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     threshold = level - max(FALL_SHARE * abs(level), FALL_NOISE_SDS * sd)
     fall = _last_above(ys, threshold, i_min)
     lr_fall, loss_fall, i_fall = at(fall)
-    out["fall_start"] = Suggestion("fall_start", lr_fall, RULES["fall_start"], loss_fall, i_fall)
+    out["fall_start"] = Suggestion("fall_start", lr_fall, rules["fall_start"], loss_fall, i_fall)
     # noise bands: where each decision lands if the smoothed curve (and the plateau) move by ±1 sd
     sd_level = 1.2533 * sd / math.sqrt(n_head)  # sd of a median of n_head points
     sd_fall = math.hypot(sd * factor[fall], sd_level)
