@@ -167,6 +167,29 @@ def test_hangup_under_the_dashboard_trains_on_headless(tmp_path):
     assert summary["status"] == "completed" and summary["variants"][0]["steps"] == 1500
 
 
+def test_a_hangup_ends_a_watch_started_with_python_m(tmp_path):
+    """`python -m nntui watch` over SSH, connection dropped: the watcher must go, not spin on a dead terminal
+    (the hang-up guard of `python -m nntui` is for a run's start-up only)."""
+    primary, secondary = pty.openpty()
+    env = os.environ | {"TERM": "xterm-256color", "COLUMNS": "80", "LINES": "24"}
+    proc = subprocess.Popen([sys.executable, "-m", "nntui", "watch", str(ROOT / "tests" / "fixtures" / "tiny-run")], cwd=tmp_path,
+                            env=env, stdin=secondary, stdout=secondary, stderr=secondary, start_new_session=True)
+    os.close(secondary)
+    try:
+        screen, deadline = b"", time.monotonic() + 120
+        while b"DONE" not in screen and time.monotonic() < deadline:
+            screen += _drain(primary, proc, 0.5)
+        assert b"DONE" in screen, screen[-500:]
+        proc.send_signal(signal.SIGHUP)
+    finally:
+        os.close(primary)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("nntui watch was still running 30 s after its terminal hung up")
+
+
 def test_a_closed_pipe_does_not_stop_training(tmp_path):
     """`nntui run … 2>&1 | head -3`: the reader goes away after three lines."""
     out = tmp_path / "runs"

@@ -378,6 +378,12 @@ def test_ascii_mapping_keeps_widths():
 
     text = "a · b… ←━╸╺│⠿⠀▶•"
     assert to_ascii(text) == "a . b. <---|. >*" and len(to_ascii(text)) == len(text)
+    # the words the verdicts, health checks and optimizer panel use: readable, not "?", same cells
+    from rich.cells import cell_len
+
+    words = "last/first 149× · loss ≈ ln 10 · ±0.02 · ✓ ok ✗ · lr/(√v̂+eps) — a–b ⚠"
+    assert to_ascii(words) == "last/first 149x . loss ~ ln 10 . ~0.02 . v ok x . lr/(Vv+eps) - a-b !"
+    assert cell_len(to_ascii(words)) == cell_len(words)
 
 
 @sync
@@ -395,7 +401,7 @@ async def test_low_bandwidth_frames_have_no_colour_and_switch_on_when_the_link_i
             app.on_cursor_position(None)
         await pilot.pause()
         assert app.low_bandwidth and app.view.ascii_only
-        assert app.query_one("#low-bandwidth-keys").display and not app.query_one("Footer").display
+        assert app.query_one("#low-bandwidth-keys").display and not app.query("Footer")  # unmounted: it rebuilds on every key
         strips = app.screen._compositor.render_strips()
         assert not any(seg.style and (seg.style.color or seg.style.bgcolor) for strip in strips for seg in strip)
         assert all("".join(seg.text for seg in strip).isascii() for strip in strips)
@@ -404,6 +410,82 @@ async def test_low_bandwidth_frames_have_no_colour_and_switch_on_when_the_link_i
     async with forced.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert forced.low_bandwidth and not forced.low_bandwidth_auto
+
+
+async def _frames_for_key(app, pilot, key: str, monkeypatch) -> int:
+    """How many screen updates Textual sends to the terminal for one key (spied below the app's own pacing)."""
+    from textual.app import App
+
+    sent = []
+    real_display = App._display
+    monkeypatch.setattr(App, "_display", lambda self, screen, update: (update is not None and sent.append(update), real_display(self, screen, update))[1])
+    await pilot.press(key)
+    for _ in range(8):
+        await pilot.pause(0.1)
+    monkeypatch.setattr(App, "_display", real_display)
+    return len(sent)
+
+
+@sync
+async def test_on_a_thin_link_a_key_costs_one_frame(monkeypatch):
+    """A panel switch makes Textual lay out and paint 3-5 times; on a 2 KB/s link each is ~2 KB: held and sent once."""
+    monkeypatch.setenv("NNTUI_LOW_BANDWIDTH", "0")
+    colour = make_app(run_dir=TINY_RUN)
+    async with colour.run_test(size=(80, 24)) as pilot:
+        await colour.workers.wait_for_complete()
+        await pilot.pause(0.5)
+        assert await _frames_for_key(colour, pilot, "2", monkeypatch) >= 2  # what the hold is for
+    monkeypatch.setenv("NNTUI_LOW_BANDWIDTH", "1")
+    thin = make_app(run_dir=TINY_RUN)
+    async with thin.run_test(size=(80, 24)) as pilot:
+        await thin.workers.wait_for_complete()
+        await pilot.pause(0.5)
+        for key, panel in (("2", "gradients"), ("3", "activations"), ("l", "activations")):
+            assert await _frames_for_key(thin, pilot, key, monkeypatch) == 1, key
+            assert thin.active_panel == panel
+        assert "|weight grad|" not in "\n".join(_screen_lines(thin)) and "activation" in "\n".join(_screen_lines(thin)).lower()
+
+
+@sync
+async def test_an_ssh_session_starts_thin_and_takes_colour_only_from_a_link_measured_fast(monkeypatch):
+    from nntui.tui import link
+
+    monkeypatch.delenv("NNTUI_LOW_BANDWIDTH", raising=False)
+    monkeypatch.setenv("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22")
+    app = make_app(run_dir=TINY_RUN, ascii_only=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert app.low_bandwidth  # the first frames are the largest: thin until measured
+
+        def answer(in_flight: int, rtt: float) -> None:
+            app._in_flight, app._probe_sent = in_flight, time.monotonic() - rtt
+            app.on_cursor_position(None)
+
+        answer(100, 0.05)  # almost nothing in flight: the link's latency, 50 ms
+        answer(2048, 1.05)  # 2 KB took 1 s beyond the latency: 2 KB/s
+        await pilot.pause()
+        assert app.low_bandwidth and 1900 < app.link_bytes_per_s < 2200
+        colour_needs = 80 * 24 * link.COLOUR_BYTES_PER_CELL  # a full colour frame within a second
+        answer(2048, 0.05 + 2048 / (colour_needs * 0.9))  # a bit too slow for colour
+        await pilot.pause()
+        assert app.low_bandwidth
+        answer(2048, 0.05 + 2048 / (colour_needs * 1.5))
+        await pilot.pause()
+        assert not app.low_bandwidth and app.query("Footer")  # fast enough: colour, and Textual's footer back
+        for _ in range(link.SLOW_ANSWERS):
+            answer(30_000, link.SLOW_RTT_S + 0.5)
+        await pilot.pause()
+        assert app.low_bandwidth
+        answer(2048, 0.051)  # a lucky quick answer after lagging twice: stays thin (no flapping)
+        await pilot.pause()
+        assert app.low_bandwidth
+    monkeypatch.delenv("SSH_CONNECTION")
+    monkeypatch.delenv("SSH_CLIENT", raising=False)
+    monkeypatch.delenv("SSH_TTY", raising=False)
+    local = make_app(run_dir=TINY_RUN, ascii_only=False)
+    async with local.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert not local.low_bandwidth
 
 
 def _header_text(app) -> str:
@@ -465,3 +547,16 @@ def test_no_verdict_reads_pending_while_running_and_inconclusive_once_the_run_is
     assert verdict_mark(None)[0] == "…" and verdict_mark(None, ascii_only=True)[0] == "..."
     assert verdict_mark(None, run_over=True)[0] == "?"
     assert verdict_mark(True, run_over=True)[0] == "✓" and verdict_mark(False)[0] == "✗"
+
+
+def test_tick_labels_tell_close_ticks_apart():
+    """A constant LR of 1e-3 drawn over 0.00099..0.0011 once read 0.0011, 0.0011, 0.001, 0.001, 0.001."""
+    from nntui.tui.widgets.scale import linear_axis
+
+    for lo, hi, fmt in [(0.00099, 0.0011, "sci"), (2.30, 2.32, ""), (0.5, 0.51, "sci"), (0.0, 1.0, "")]:
+        ticks = linear_axis(lo, hi, 5, fmt).ticks
+        labels = [label for _, label in ticks]
+        assert len(set(labels)) == len(labels), labels
+        for value, label in ticks:  # each label still reads as its value, to the precision shown
+            assert abs(float(label) - value) <= 0.006 * max(abs(value), 1e-12) + 1e-15, (label, value)
+    assert [label for _, label in linear_axis(0.0, 1.0, 5).ticks] == ["0", "0.2", "0.4", "0.6", "0.8", "1"]

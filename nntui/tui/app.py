@@ -133,6 +133,7 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.query_one("#lesson").mount(HealthText(id="health"), before=0)
         self.show_ascii(self.view.ascii_only)
         self.set_low_bandwidth(self._low_bandwidth_at_start)
+        self.count_output()
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
         if self.live_run is not None or self.starter is not None:
@@ -336,7 +337,8 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self._view_changed()
 
     def action_show_panel(self, key: str) -> None:
-        self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
+        with self.prevent(Tabs.TabActivated):  # shown here: not again when the tabs report it
+            self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
         self._show_panel(key)
         self.redraw()
 

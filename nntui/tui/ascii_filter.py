@@ -8,22 +8,27 @@ from textual.color import Color
 from textual.filter import LineFilter
 
 _GROUPS = {
-    "-": "─━╌╍┄┅┈┉╴╶╸╺═▔",
+    "-": "─━╌╍┄┅┈┉╴╶╸╺═▔—–",
     "|": "│┃┆┇╎╏┊┋║▏▕▎▍▌▋▊▉▐",
     "+": "┌┐└┘╭╮╰╯├┤┬┴┼┏┓┗┛┣┫┳┻╋╔╗╚╝╠╣╦╩╬",
     "#": "█▇▆▅▓▒",
     "_": "▁▂▃▄",
     ".": "·…░",
     "*": "•●◆■",
-    "o": "○◇□",
+    "o": "○◇□∘",
     ">": "▶▸►→",
     "<": "◀◂◄←",
     "^": "▲↑",
-    "v": "▼↓",
+    "v": "▼↓✓",
+    "x": "×✗",
+    "~": "≈±",
+    "V": "√",
+    "!": "⚠",
 }
 _TABLE = {ord(ch): ascii_ch for ascii_ch, chars in _GROUPS.items() for ch in chars}
 _TABLE[0x2800] = " "  # the empty braille cell
 _TABLE.update({code: "." for code in range(0x2801, 0x2900)})
+_TABLE.update({code: None for code in range(0x300, 0x370)})  # combining marks (the hat of v̂) take no cell
 
 
 def to_ascii(text: str) -> str:

@@ -52,13 +52,28 @@ def linear_axis(lo: float, hi: float, count: int, fmt: str = "", *, integer: boo
     last = math.ceil(hi / step - 1e-9) * step
     if fixed:
         first, last = lo, hi
-    ticks = []
+    values = []
     t = math.ceil(first / step - 1e-9) * step
     while t <= last + 1e-9 * step:
-        value = round(t, 12)
-        ticks.append((value, str(int(value)) if integer else tick_label(value, fmt)))
+        values.append(round(t, 12))
         t += step
-    return Axis(first, last, ticks)
+    labels = [str(int(v)) for v in values] if integer else distinct_labels(values, fmt)
+    return Axis(first, last, list(zip(values, labels)))
+
+
+def distinct_labels(values: list[float], fmt: str = "") -> list[str]:
+    """Tick labels, with as many significant digits as it takes to tell neighbouring ticks apart
+    (a near-constant series, e.g. an LR of 1e-3 ± 1e-4, must not read 0.001, 0.001, 0.001)."""
+    labels = [tick_label(v, fmt) for v in values]
+    digits = 2
+    while len(set(labels)) < len(labels) and digits < 10:
+        digits += 1
+        labels = ["0" if v == 0 else _trimmed(f"{v:.{digits}g}") for v in values]
+    return labels
+
+
+def _trimmed(text: str) -> str:
+    return text.replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def log_axis(lo: float, hi: float, count: int) -> Axis:
