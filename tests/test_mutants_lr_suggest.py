@@ -339,7 +339,7 @@ def test_the_result_dict_names_everything_and_writes_null_for_non_finite(tmp_pat
     assert "5 %" in d["cyclic"]["rule"] and "/ 10" in d["cyclic"]["rule"] and "/ 6" in d["cyclic"]["rule"]
     assert (d["preset"], d["variant"], d["dataset"], d["device"], d["stopped"], d["stop_reason"]) == ("p", "v", "d", "cpu", "non-finite", "nan")
     assert (d["start_lr"], d["end_lr"], d["smooth"], d["diverge"], d["noise_sd"], d["read_from"], d["run_dir"]) == (1e-8, 10.0, 0.05, 5.0, r.noise, "reference", "x")
-    assert d["centred"] == r.centred
+    assert d["centred"] == r.centred and d["lrs"] == r.lrs
     s = d["suggestions"]["minimum"]
     assert set(s) == {"lr", "loss", "index", "rule"} and s["lr"] == r.suggestions["minimum"].lr
     assert Suggestion("x", None, "r", note="why").to_dict() == {"lr": None, "loss": None, "index": None, "rule": "r", "note": "why"}
@@ -379,3 +379,56 @@ def test_load_bounds_names_a_missing_file_and_accepts_a_good_pair(tmp_path):
         load_bounds(tmp_path)  # a directory without lr_find.json
     (tmp_path / "lr_find.json").write_text('{"cyclic": {"base_lr": 1, "max_lr": 2.5}}')
     assert load_bounds(tmp_path) == (1.0, 2.5) and all(type(v) is float for v in load_bounds(tmp_path))
+
+
+# ---------------------------------------------------------------- steepest: only before the EMA's minimum
+
+def _steepest_on(ema: list[float]) -> tuple[int, float, str]:
+    lrs = exponential_lrs(1e-4, 1.0, len(ema))  # 9 points: none skipped, even steps in log10(LR)
+    s = analyse(lrs, [1.0] * len(ema), ema).suggestions["steepest"]
+    assert s.name == "steepest" and s.lr == lrs[s.index]
+    return s.index, s.loss, s.rule
+
+
+def test_steepest_looks_before_the_ema_minimum_once_that_is_3_points_in():
+    # minimum at 3: slopes before it -0.1, -2.45 (index 2); the steeper -3.95 at 5 comes after it
+    assert _steepest_on([5, 4.9, 4.8, 0.0, 9.0, 1.0, 1.1, 1.2, 1.3])[:2] == (2, 4.8)
+    # minimum at 2 (under 3 points in): the whole curve counts, and 5 (slope -3.95) wins over 1 (-2.5)
+    assert _steepest_on([5, 4.0, 0.0, 9.0, 1.0, 1.1, 1.2, 1.3, 1.4])[0] == 4
+    # minimum at 5: the slope at 4 (-2.5) is the last one before it; the one at the minimum (-4.25) is not looked at
+    index, loss, rule = _steepest_on([5, 5, 5, 5, 9, 0, 0.5, 0.6, 0.7])
+    assert (index, loss) == (4, 9)
+    assert rule == "steepest descent of the smoothed loss (EMA) against log10(LR), before its minimum"
+
+
+def test_valley_names_its_point_and_rule():
+    lrs = exponential_lrs(1e-4, 1.0, 9)
+    ema = [5.0, 4, 3, 2, 1, 0, 0.5, 0.6, 0.7]
+    v = analyse(lrs, [1.0] * 9, ema).suggestions["valley"]
+    assert v.name == "valley" and v.index == _quadratic_valley(ema) and v.lr == lrs[v.index] and v.loss == ema[v.index]
+    assert v.rule == "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down"
+    s, _, _ = suggest(lrs, [1.0] * 9, ema)  # suggest passes the EMA on
+    assert s["valley"].index == v.index and s["steepest"].index == analyse(lrs, [1.0] * 9, ema).suggestions["steepest"].index
+
+
+def test_rule_texts_name_the_curve_they_read():
+    lrs = exponential_lrs(1e-4, 1.0, 9)
+    a = analyse(lrs, [2.0, 1.9, 1.7, 1.4, 1.0, 0.8, 0.9, 1.5, 2.0]).suggestions
+    assert a["minimum"].rule == "LR at the minimum of the centred smoothed batch loss (an upper bound, not a training LR)"
+    assert a["min_div_10"].rule == "LR at the minimum of the centred smoothed batch loss / 10"
+    assert a["fall_start"].rule == "LR where the batch loss starts to fall: its smoothed curve stays 5 % and 1.5 noise sd below the plateau from here on"
+    one = analyse([1e-3], [1.0], None, [1.0]).suggestions  # too short, but a reference of one point is still the curve named
+    assert one["minimum"].rule == "LR at the minimum of the centred smoothed reference-batch loss (an upper bound, not a training LR)"
+    assert {k: (s.name, s.rule) for k, s in analyse([1e-3], [1.0]).suggestions.items()} == {
+        "steepest": ("steepest", "steepest descent of the smoothed loss (EMA) against log10(LR), before its minimum"),
+        "valley": ("valley", "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down"),
+        "min_div_10": ("min_div_10", "LR at the minimum of the centred smoothed batch loss / 10"),
+        "minimum": ("minimum", "LR at the minimum of the centred smoothed batch loss (an upper bound, not a training LR)"),
+    }
+
+
+def test_load_bounds_refuses_a_folder_named_like_the_file(tmp_path):
+    (tmp_path / "lr_find.json").mkdir()
+    with pytest.raises(NntuiError) as err:
+        load_bounds(tmp_path)
+    assert str(err.value).startswith(f"--from-lr-find {tmp_path / 'lr_find.json'}: not a regular file")
