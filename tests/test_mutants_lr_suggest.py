@@ -432,3 +432,41 @@ def test_load_bounds_refuses_a_folder_named_like_the_file(tmp_path):
     with pytest.raises(NntuiError) as err:
         load_bounds(tmp_path)
     assert str(err.value).startswith(f"--from-lr-find {tmp_path / 'lr_find.json'}: not a regular file")
+
+
+def test_every_suggestion_carries_its_own_name():
+    lrs, losses = kinked(200, plateau=2.0, sd=0.05)
+    assert {k: s.name for k, s in analyse(lrs, losses).suggestions.items()} == {
+        k: k for k in ("steepest", "valley", "min_div_10", "minimum", "fall_start")}
+
+
+def _robust_sd(ys: list[float]) -> float:
+    d = [b - a for a, b in zip(ys, ys[1:])]
+    med = sorted(d)[len(d) // 2] if len(d) % 2 else sum(sorted(d)[len(d) // 2 - 1 : len(d) // 2 + 1]) / 2
+    dev = sorted(abs(x - med) for x in d)
+    mad = dev[len(dev) // 2] if len(dev) % 2 else (dev[len(dev) // 2 - 1] + dev[len(dev) // 2]) / 2
+    return 1.4826 * mad / math.sqrt(2)
+
+
+def test_the_noise_is_read_up_to_the_minimum_once_that_is_2_points_in():
+    # points 2 decades apart: the 0.3-decade smoothing leaves every point alone, so the minimum is where it is put
+    lrs = [10.0 ** (-20 + 2 * i) for i in range(12)]  # 12 points: the first is skipped, 11 usable
+    tail = [2.0, 2.6, 2.1, 2.9, 2.2, 2.8, 2.3, 2.7]
+    usable = [3.0, 3.2, 1.0] + tail  # the minimum at usable point 2: the noise from points 0..2 only
+    a = analyse(lrs, [9.0] + usable)
+    assert a.suggestions["minimum"].index == 3
+    assert a.noise == pytest.approx(_robust_sd(usable[:3]), rel=1e-9) and a.noise == pytest.approx(1.4826 * 1.2 / math.sqrt(2), rel=1e-9)
+    usable = [3.0, 1.0, 3.2] + tail  # the minimum at usable point 1: too few before it, the whole curve's noise
+    a = analyse(lrs, [9.0] + usable)
+    assert a.suggestions["minimum"].index == 2
+    assert a.noise == pytest.approx(_robust_sd(usable), rel=1e-9)
+
+
+def test_a_short_curve_takes_its_plateau_from_3_points():
+    # 2 decades apart (no smoothing), minimum at usable point 8: a quarter of 8 is 2, so the plateau is the median
+    # of the first 3 points (2, 2, 4) = 2, and the loss falls 5 % below it (1.9) only at the minimum; no noise:
+    # every difference but two is 0. Were the plateau 3 (the median of 4 points), the fall would start at point 4.
+    lrs = [10.0 ** (-20 + 2 * i) for i in range(10)]  # 10 points: the first is skipped
+    a = analyse(lrs, [9.0, 2.0, 2.0, 4.0, 4.0, 2.5, 2.5, 2.5, 2.5, 1.0])
+    assert a.noise == 0.0 and a.suggestions["minimum"].index == 9
+    assert a.suggestions["fall_start"].index == 9
