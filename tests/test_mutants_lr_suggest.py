@@ -470,3 +470,11 @@ def test_a_short_curve_takes_its_plateau_from_3_points():
     a = analyse(lrs, [9.0, 2.0, 2.0, 4.0, 4.0, 2.5, 2.5, 2.5, 2.5, 1.0])
     assert a.noise == 0.0 and a.suggestions["minimum"].index == 9
     assert a.suggestions["fall_start"].index == 9
+
+
+def test_the_smallest_inputs_of_the_pieces():
+    assert noise_sd([0.0, 1.0, 0.0]) == pytest.approx(1.4826 / math.sqrt(2))  # 3 points: 2 differences are enough
+    assert _steepest([0.0, 1.0, 2.0], [3.0, 2.0, 1.0]) == 1  # 3 points: the middle one
+    assert _steepest([0.0, 1.0, 2.0, 3.0], [3.0, 3.0, 3.0, 0.0]) == 2  # the last interior point counts
+    assert _valley([]) == 0
+    assert _band([1.0, 0.0], 0, 1, 1.0)["decades"] == 0.0  # a zero upper end: 0 decades, not a math error
