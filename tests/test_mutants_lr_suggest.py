@@ -58,6 +58,8 @@ def test_on_a_clean_curve_the_fall_starts_where_the_smoothed_loss_is_5_percent_d
     fall = math.log10(found.suggestions["fall_start"].lr)
     assert expected <= fall <= expected + step + 1e-9  # the first grid point past the crossing
     assert found.stability["base_lr"]["reliable"] and found.stability["base_lr"]["decades"] <= step + 1e-9
+    i = found.suggestions["fall_start"].index  # no noise: the band is the step the crossing lies in, / 6
+    assert found.stability["base_lr"]["band"] == pytest.approx([lrs[i - 1] / 6, lrs[i] / 6], rel=1e-9)
     assert found.base_lr == pytest.approx(found.suggestions["fall_start"].lr / 6, rel=0.01)  # 300 points over 9 decades: the reference density
     assert abs(math.log10(found.max_lr) + 1.5) <= 0.1  # the minimum at 10^-0.5, / 10
 
@@ -235,8 +237,18 @@ def test_a_fall_only_at_the_minimum_keeps_a_decade_below_max_lr_and_is_flagged()
     a = analyse(lrs, losses)
     assert a.base_lr == pytest.approx(a.max_lr / 10)
     band = a.stability["base_lr"]
-    assert band["reliable"] is False and band["warning"].startswith("base_lr is not reliable: within ±1 noise sd the rule's answer moves over ")
-    assert "sweep longer (--num-iter) or check the plot" in band["warning"]
+    fall = a.suggestions["fall_start"].lr
+    assert band["reliable"] is False and band["warning"] == (
+        f"base_lr is not reliable: the loss starts to fall only near its minimum (fall start {fall:.2g}); set to max_lr / 10 = {a.base_lr:.2g}; check the plot")
+
+
+def test_a_wide_band_warns_with_its_ends():
+    lrs, losses = kinked(100, plateau=2.0, sd=0.6, seed=3)  # the fall drowned in noise
+    band = analyse(lrs, losses).stability["base_lr"]
+    lo, hi = band["band"]
+    assert band["reliable"] is False and band["decades"] > 0.3
+    assert band["warning"] == (f"base_lr is not reliable: within ±1 noise sd the rule's answer moves over {band['decades']:.2f} decades "
+                               f"({lo:.2g} … {hi:.2g}); sweep longer (--num-iter) or check the plot")
 
 
 def test_the_minimum_and_max_lr_on_a_clean_valley():

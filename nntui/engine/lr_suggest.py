@@ -266,9 +266,11 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     if not base_lr < max_lr:  # the loss fell only near its minimum: keep a decade between the bounds
         base_lr = max_lr / 10
         fall_band["reliable"] = False
+        fall_band["warning"] = (f"base_lr is not reliable: the loss starts to fall only near its minimum (fall start {lr_fall:.2g}); "
+                                f"set to max_lr / 10 = {base_lr:.2g}; check the plot")
     stability = {"base_lr": fall_band, "max_lr": min_band}
     for name, band in stability.items():
-        if not band["reliable"]:
+        if not band["reliable"] and "warning" not in band:
             band["warning"] = (f"{name} is not reliable: within ±1 noise sd the rule's answer moves over {band['decades']:.2f} decades "
                                f"({band['band'][0]:.2g} … {band['band'][1]:.2g}); sweep longer (--num-iter) or check the plot")
     if i_min == 0:
