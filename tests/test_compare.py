@@ -149,3 +149,29 @@ def test_list_says_how_long_each_preset_takes_and_the_little_options():
     assert len(flag_lines) == 4 and not any("<bool>" in line for line in flag_lines)  # flags, not values
     assert "--seeds" in helps
     assert "--install-completion" in invoke("--help").stdout
+
+
+def test_compare_view_on_a_thin_link_sends_plain_ascii_one_frame_per_key(two_presets, monkeypatch):
+    """`nntui compare` and `nntui watch` of a --seeds run over a thin SSH link: the run dashboard's frames."""
+    from textual.app import App
+
+    monkeypatch.setenv("NNTUI_LOW_BANDWIDTH", "1")
+
+    async def scenario():
+        app = make_compare_app(list(two_presets))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.5)
+            strips = app.screen._compositor.render_strips()
+            assert not any(seg.style and (seg.style.color or seg.style.bgcolor) for strip in strips for seg in strip)
+            text = "\n".join("".join(seg.text for seg in strip) for strip in strips)
+            assert text.isascii() and "1-3 panel" in text and not app.query("Footer")
+            sent = []
+            real_display = App._display
+            monkeypatch.setattr(App, "_display", lambda self, screen, update: (update is not None and sent.append(update), real_display(self, screen, update))[1])
+            await pilot.press("2")
+            for _ in range(8):
+                await pilot.pause(0.1)
+            assert app.active_panel == "layers" and len(sent) == 1
+            await pilot.press("q")
+
+    asyncio.run(scenario())

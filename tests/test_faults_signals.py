@@ -190,6 +190,61 @@ def test_a_hangup_ends_a_watch_started_with_python_m(tmp_path):
         raise AssertionError("nntui watch was still running 30 s after its terminal hung up")
 
 
+def _catches(pid: int, sig: int) -> bool:
+    """Whether the process has its own handler for sig yet (/proc's SigCgt mask)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = int(next(line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), 16)
+    return bool(mask >> (sig - 1) & 1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_the_cli_imports_ends_in_one_line(tmp_path, sig):
+    """Ctrl-C in the first half second used to print a KeyboardInterrupt traceback from deep in an import."""
+    out = tmp_path / "runs"
+    proc = subprocess.Popen([str(Path(sys.executable).with_name("nntui")), "run", str(_long_preset(tmp_path)), "--headless", "--out", str(out)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as typed in a terminal
+    deadline = time.monotonic() + 30
+    while not _catches(proc.pid, signal.SIGTERM) and time.monotonic() < deadline:  # nntui's first handlers are in
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert err.strip().count("\n") == 0 and signal.Signals(sig).name in err, err  # one line, naming the signal
+    assert not out.exists() or not any(out.iterdir())  # nothing half-made
+
+
+_SLOW_CLI_IMPORT = """
+import sys, time, importlib.abc
+class SlowCli(importlib.abc.MetaPathFinder):  # the CLI's import, stretched so a signal surely lands inside it
+    def find_spec(self, name, path, target=None):
+        if name == "nntui.cli.main":
+            print("importing", flush=True)
+            time.sleep(20)
+        return None
+sys.meta_path.insert(0, SlowCli())
+sys.argv = ["nntui"] + sys.argv[1:]
+from nntui.entry import main
+main()
+"""
+
+
+@pytest.mark.parametrize("command", ["run", "watch"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_inside_the_cli_import_is_one_line_not_a_traceback(tmp_path, sig, command):
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_CLI_IMPORT, command, "x"], cwd=tmp_path, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert proc.stdout.readline() == "importing\n"
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert err == f"nntui: interrupted ({signal.Signals(sig).name}) while starting; nothing was recorded\n"
+
+
 def test_a_closed_pipe_does_not_stop_training(tmp_path):
     """`nntui run … 2>&1 | head -3`: the reader goes away after three lines."""
     out = tmp_path / "runs"

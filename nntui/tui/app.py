@@ -29,8 +29,9 @@ from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
 from nntui.tui.watching import FINISHED, WatchNotes
 from nntui.tui.snapshot import Snapshot, take_snapshot
+from nntui.tui.view_keys import ViewKeys
 from nntui.tui.widgets.activations import ActivationsPanel
-from nntui.tui.widgets.common import Chart, ViewOptions, ascii_terminal
+from nntui.tui.widgets.common import ViewOptions, ascii_terminal
 from nntui.tui.widgets.gradients import GradientsPanel
 from nntui.tui.widgets.header import StatusHeader, status_word
 from nntui.tui.widgets.health import HealthText
@@ -56,7 +57,7 @@ PANELS = [
     ("sweep", "LR test", SweepPanel),  # in the grid only while an LR range test is all there is, in the loss panel's place
 ]
 
-class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
+class Dashboard(ViewKeys, ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     """Renders `state`; `run` (live) adds pause and stop, `reader` (watch) feeds the state from a log."""
 
     CSS_PATH = "app.tcss"
@@ -245,15 +246,6 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         follow_sweep(self)
         self.redraw(view_changed=True)
 
-    def show_ascii(self, on: bool) -> None:
-        """ASCII glyphs (1 byte a cell instead of 3): for terminals without Unicode, and on thin links."""
-        self.view.ascii_only = self.ascii_filter.enabled = on
-        self.screen.set_class(on, "-ascii")
-        for chart in self.query(Chart):
-            chart.ascii_only = on
-        if self.is_mounted(self.screen):
-            self.redraw(view_changed=True)
-
     def redraw(self, view_changed: bool = False, panels: bool = True) -> None:
         """Header always; panels when `panels`, timed to keep to PLOT_DUTY."""
         if view_changed:
@@ -309,6 +301,9 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
     def _view_changed(self) -> None:
         self.redraw(view_changed=True)
 
+    def screenshot_folder(self) -> Path:
+        return self.run_dir or Path.cwd()
+
     def action_toggle_pause(self) -> None:
         if self.live_run is None:
             self.notify("pause works only for a live run (this is a run log)" if self.starter is None else "the run is still being set up",
@@ -320,36 +315,10 @@ class Dashboard(ReplayControls, LiveStart, LinkPacing, WatchNotes, App[None]):
         self.paused = self.live_run.toggle_pause()
         self._view_changed()
 
-    def action_next_variant(self) -> None:
-        self.view.selected = (self.view.selected + 1) % max(1, len(self.snapshot.variants))
-        self._view_changed()
-
-    def action_previous_variant(self) -> None:
-        self.view.selected = (self.view.selected - 1) % max(1, len(self.snapshot.variants))
-        self._view_changed()
-
-    def action_toggle_log(self) -> None:
-        self.view.log_y = not self.view.log_y
-        self._view_changed()
-
     def action_toggle_history(self) -> None:
         self.view.grad_history = not self.view.grad_history
         self._view_changed()
 
-    def action_show_panel(self, key: str) -> None:
-        with self.prevent(Tabs.TabActivated):  # shown here: not again when the tabs report it
-            self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
-        self._show_panel(key)
-        self.redraw()
-
-    def action_screenshot(self) -> None:
-        folder = self.run_dir or Path.cwd()
-        try:
-            path = self.save_screenshot(path=str(folder))
-        except OSError as exc:
-            self.notify(f"could not save the screenshot in {folder}: {exc.strerror}", severity="error")
-            return
-        self.notify(f"saved {path}")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

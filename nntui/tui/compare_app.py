@@ -21,8 +21,10 @@ from textual.widgets import Footer, Static, Tab, Tabs
 from nntui.record.runlog import EVENTS_FILE, RunLogReader
 from nntui.record.runs import check_run_dir, is_seeds_run, read_preset_name, seed_dirs, short_labels
 from nntui.record.state import RunState
+from nntui.tui.link import LinkPacing
 from nntui.tui.snapshot import Snapshot, take_snapshot
-from nntui.tui.widgets.common import ViewOptions
+from nntui.tui.view_keys import ViewKeys
+from nntui.tui.widgets.common import ViewOptions, ascii_terminal
 from nntui.tui.widgets.compare_panels import BandLossPanel, LayersComparePanel, selected_summary
 from nntui.tui.widgets.loss import LossPanel
 from nntui.tui.widgets.optimizer import OptimizerPanel
@@ -41,7 +43,10 @@ class Source:
     state: RunState
 
 
-class CompareApp(App[None]):
+COMPARE_KEYS = "1-3 panel  tab variant  l log  s svg  q quit"  # the footer's keys, fixed (low-bandwidth frames)
+
+
+class CompareApp(ViewKeys, LinkPacing, App[None]):
     CSS_PATH = ["app.tcss", "compare.tcss"]
     TITLE = "nntui compare"
     BINDINGS = [
@@ -60,7 +65,9 @@ class CompareApp(App[None]):
         self.run_dirs = [check_run_dir(Path(p)) for p in run_dirs]
         self.bands = bands
         self.sources: list[Source] = []
-        self.view = ViewOptions()
+        self.view = ViewOptions(ascii_only=ascii_terminal())
+        self.ascii_requested = self.view.ascii_only
+        self.setup_low_bandwidth()
         self.snapshot = Snapshot()
         self.layout_mode = ""
         self.active_panel = "loss"
@@ -94,8 +101,12 @@ class CompareApp(App[None]):
                 yield panel
         yield Static("please enlarge the terminal", id="too-small")
         yield Footer(compact=True)
+        yield Static(COMPARE_KEYS, id="low-bandwidth-keys")
 
     def on_mount(self) -> None:
+        self.show_ascii(self.view.ascii_only)
+        self.set_low_bandwidth(self._low_bandwidth_at_start)
+        self.count_output()
         self._apply_layout()
         self.refresh_now()
         self.set_interval(REFRESH_S, self.tick)
@@ -135,6 +146,8 @@ class CompareApp(App[None]):
         self.redraw()
 
     def tick(self) -> None:
+        if self.link_behind():
+            return  # the terminal is behind: read on the next tick rather than queue a frame
         if self.read_logs():
             self.snapshot = self.merged_snapshot()
             self.redraw()
@@ -185,31 +198,8 @@ class CompareApp(App[None]):
 
     # -- actions
 
-    def action_show_panel(self, key: str) -> None:
-        self.query_one("#panel-tabs", Tabs).active = f"tab-{key}"
-        self._show_panel(key)
-        self.redraw()
-
-    def action_next_variant(self) -> None:
-        self.view.selected = (self.view.selected + 1) % max(1, len(self.snapshot.variants))
-        self.redraw()
-
-    def action_previous_variant(self) -> None:
-        self.view.selected = (self.view.selected - 1) % max(1, len(self.snapshot.variants))
-        self.redraw()
-
-    def action_toggle_log(self) -> None:
-        self.view.log_y = not self.view.log_y
-        self.redraw()
-
-    def action_screenshot(self) -> None:
-        folder = self.run_dirs[0] if self.bands else Path.cwd()
-        try:
-            path = self.save_screenshot(path=str(folder))
-        except OSError as exc:
-            self.notify(f"could not save the screenshot in {folder}: {exc.strerror}", severity="error")
-            return
-        self.notify(f"saved {path}")
+    def screenshot_folder(self) -> Path:
+        return self.run_dirs[0] if self.bands else Path.cwd()
 
 
 def make_compare_app(run_dirs: list[Path]) -> CompareApp:

@@ -21,6 +21,7 @@ from textual.geometry import Region
 from textual.widgets import Footer
 
 from nntui.tui.ascii_filter import AsciiOnly
+from nntui.tui.widgets.common import Chart
 
 LAG_S = 0.5  # an answer later than this: the terminal is behind
 GIVE_UP_S = 30.0  # no answer ever: a terminal that does not answer DSR; pace by nothing
@@ -79,6 +80,15 @@ class LinkPacing:
         self._show_footer(not on)
         self.animation_level = "none" if on else "full"  # the tabs' sliding underline: several repaints per key
         self.screen.refresh(repaint=True)  # once, in the new style; later frames repaint only what changed
+
+    def show_ascii(self, on: bool) -> None:
+        """ASCII glyphs (1 byte a cell instead of 3): for terminals without Unicode, and on thin links."""
+        self.view.ascii_only = self.ascii_filter.enabled = on
+        self.screen.set_class(on, "-ascii")
+        for chart in self.query(Chart):
+            chart.ascii_only = on
+        if self.is_mounted(self.screen):
+            self._view_changed()
 
     def _show_footer(self, on: bool) -> None:
         """Textual's footer rebuilds itself (a relayout and a repaint) whenever the keys change, even hidden:
