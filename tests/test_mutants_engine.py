@@ -285,3 +285,16 @@ def test_both_backends_agree_on_a_mixed_batch():
     for name in ("norms", "sums_of", "medians"):
         assert floats(getattr(np_ops, name)(xs)) == pytest.approx(floats(getattr(t_ops, name)([torch.as_tensor(x) for x in xs])), rel=1e-12)
     assert floats(np_ops.histograms(xs, -3, 5)) == floats(t_ops.histograms([torch.as_tensor(x) for x in xs], -3, 5))
+
+
+def test_torch_results_stay_on_the_probes_device():
+    """On a GPU a host tensor among device ones fails (or syncs): every result is made where the inputs are.
+    The meta device stands in for a GPU here (no data, but devices are checked)."""
+    meta = torch.device("meta")
+    ops, x = TorchOps(meta), torch.empty(3, 4, device=meta)
+    index = ops.index(("i",), lambda: [1, 2])
+    results = [ops.nan(), index, ops.norms([x])[0], ops.sums_of([x])[0], ops.medians([x])[0], ops.abs([x])[0],
+               *ops.inverse_root([x], [2.0], [1e-8], [0.1])[1], ops.histograms([x], -4, 7), ops.pad(ops.flat(x), 20),
+               ops.sort_rows(x), *ops.minmax(x), ops.sum(x, (1,)), ops.norm(x, (1,)), ops.count(x > 0, (1,)),
+               ops.nan_like_rows(x), ops.scalars([]), ops.scalars([x[0, 0]]), ops.concat([x]), ops.take(x, index)]
+    assert [r.device for r in results] == [meta] * len(results)
