@@ -57,8 +57,12 @@ def test_evaluation_accuracy_counts_the_right_answers_over_every_chunk():
         model.weight.copy_(torch.eye(2))  # predicts the larger coordinate
     x = torch.tensor([[1.0, 0.0], [0.0, 1.0], [2.0, 1.0], [1.0, 3.0], [5.0, 4.0], [0.0, 2.0], [3.0, 1.0]])
     y = torch.tensor([0, 1, 1, 1, 0, 0, 0])  # right: rows 0, 1, 3, 4, 6 -> 5 of 7
+    calls = []
+    model.register_forward_hook(lambda module, args, out: calls.append(len(args[0])))
     for batch in (1, 2, 3, 7, 8192):
+        calls.clear()
         loss, accuracy = evaluation.evaluate(model, x, y, "classification", batch)
+        assert calls == [min(batch, 7 - i) for i in range(0, 7, batch)]  # chunks of `batch`: memory stays bounded
         assert accuracy == pytest.approx(5 / 7)
         assert loss == pytest.approx(F.cross_entropy(x, y).item(), rel=1e-6)
 
