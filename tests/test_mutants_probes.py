@@ -251,3 +251,49 @@ def test_capture_takes_first_calls_skips_integer_inputs_and_never_the_networks_o
     assert not any(m._forward_hooks for m in net.modules())  # every hook removed
     assert capture.inputs == [] and capture.activations == []
     net(tokens)  # no hook left to fire
+
+
+@pytest.mark.parametrize("prefer_numpy", [True, False])
+def test_chosen_layers_in_their_order_and_a_collect_without_forward_or_snapshot(prefer_numpy):
+    net, (x, y) = tiny_net(), batch()
+    opt = torch.optim.SGD(net.parameters(), lr=0.5)
+    probe = Probe(net, opt, layers={"second": net[2], "first": net[0]}, prefer_numpy=prefer_numpy)
+    probe.attach()
+    probe.attach()  # a second attach adds no second set of hooks
+    out = net(x)
+    probe.detach()
+    probe.detach()  # and a second detach keeps what the first one took
+    nn.functional.cross_entropy(out, y).backward()
+    reference, before = hand_forward(net, x), weights(net)
+    probe.before_step()
+    opt.step()
+    first, after_first = probe.collect(1), weights(net)
+    opt.step()  # no forward pass, no snapshot: no activations, no update
+    second = probe.collect(2)
+    (_, layers, _, _), (_, again, _, _) = probe.read([first, second])
+    assert [layer["name"] for layer in layers] == ["second", "first"]
+    w2, w0 = net[2].weight.detach(), net[0].weight.detach()
+    assert layers[0]["act"] == pytest.approx(five(reference[1][0]), rel=1e-6)  # net[2]'s input: net[0]'s activation
+    assert layers[1]["act"] == pytest.approx(five(x), rel=1e-6)
+    assert layers[0]["act_mean"] == pytest.approx(reference[1][1][1].mean().item(), abs=1e-6)
+    assert layers[1]["act_std"] == pytest.approx(reference[0][1][1].std().item(), rel=1e-5)
+    assert again[0]["weight_norm"] == pytest.approx(w2.double().norm().item(), rel=1e-6)
+    assert again[1]["weight_norm"] == pytest.approx(w0.double().norm().item(), rel=1e-6)
+    assert layers[1]["update_norm"] == pytest.approx((after_first[0] - before[0]).norm().item(), rel=1e-5)
+    for layer in again:
+        assert layer["update_norm"] == 0.0 and layer["act"] == [None] * 5
+        assert [layer[k] for k in ACT_KEYS] == [None] * 4
+
+
+def test_the_first_activation_module_after_a_layer_is_its_activation():
+    torch.manual_seed(4)
+    net = nn.Sequential(nn.Linear(3, 4), nn.Tanh(), nn.ReLU(), nn.Linear(4, 2), nn.Sigmoid())
+    x = torch.randn(5, 3)
+    capture = Capture(net, [net[0], net[3]])
+    net(x)
+    inputs, activations = capture.finish()
+    with torch.no_grad():
+        h = torch.tanh(net[0](x))
+        assert activations[0][0] == "tanh" and torch.equal(activations[0][1], h)
+        assert torch.equal(inputs[1], torch.relu(h))
+        assert activations[1][0] == "sigmoid" and torch.equal(activations[1][1], torch.sigmoid(net[3](torch.relu(h))))
