@@ -90,6 +90,16 @@ def test_evaluation_on_device_leaves_loss_and_accuracy_as_one_tensor():
     assert regression[1].item() == 0.0
 
 
+def test_evaluation_stays_on_the_models_device():
+    """The trainer reads it back with its block's one transfer: made anywhere else, it would fail (or sync) on
+    a GPU. The meta device stands in for one (no data, but devices are checked)."""
+    meta = torch.device("meta")
+    model = nn.Linear(4, 3, device=meta)
+    x, y = torch.empty(5, 4, device=meta), torch.zeros(5, dtype=torch.long, device=meta)
+    assert evaluation.evaluate_on_device(model, x, y, "classification", 2).device == meta
+    assert evaluation.evaluate_on_device(model, x, torch.empty(5, 3, device=meta), "regression", 2).device == meta
+
+
 # -- the two backends, primitive by primitive
 
 BACKENDS = {
