@@ -232,10 +232,15 @@ def apply_override(config: dict[str, Any], key: str, value: Any, where: str) -> 
         node = child
 
 
+def _printable(key: str) -> str:
+    """A key as the user can read it on one line: a newline or other control character in it is shown escaped."""
+    return key if key.isprintable() else repr(key)[1:-1]
+
+
 def _format_validation(where: str, exc: ValidationError, prefix: str = "") -> str:
     messages = []
     for err in exc.errors()[:3]:
-        loc = prefix + ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-"))
+        loc = prefix + ".".join(_printable(str(p)) for p in err["loc"] if not str(p).startswith("function-"))
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key"

@@ -24,10 +24,10 @@ modules_of() {
 }
 tests_of() {
   case "$1" in
-    verdicts)   echo "tests/test_verdicts.py tests/test_mutants_verdicts.py tests/test_schedules.py" ;;
+    verdicts)   echo "tests/test_verdicts.py tests/test_mutants_verdicts.py tests/test_mutants_schedules.py tests/test_mutants_health.py" ;;
     state)      echo "tests/test_mutants_state.py tests/test_mutants_state_events.py" ;;
     stats)      echo "tests/test_mutants_stats.py tests/test_probes.py tests/test_mutants_numbers.py" ;;
-    lr_suggest) echo "tests/test_lr_finder.py tests/test_mutants_numbers.py" ;;
+    lr_suggest) echo "tests/test_mutants_lr_suggest.py" ;;  # fast: test_lr_finder and test_mutants_numbers train (seconds per mutant)
     report)     echo "tests/test_mutants_numbers.py tests/test_mutants_report.py" ;;
     engine)     echo "tests/test_mutants_engine.py tests/test_mutants_stats.py" ;;
     probes)     echo "tests/test_mutants_probes.py" ;;

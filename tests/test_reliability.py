@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import example, HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nntui.engine.checkpoints import load_checkpoint
@@ -232,6 +232,7 @@ config_keys = st.sampled_from(["epochs", "batch_size", "model", "model.hidden", 
     sets=st.lists(st.tuples(config_keys, st.text(max_size=12)).map(lambda kv: f"{kv[0]}={kv[1]}") | st.text(max_size=12), max_size=3),
     name=json_values,
 )
+@example(config={"model": {"\n": 0}}, expect={}, sets=[], name="x")  # a key with a newline once split the error line
 def test_loader_raises_only_its_own_error(config, expect, sets, name):
     nested: dict = {}
     for key, value in config.items():

@@ -202,6 +202,9 @@ def plot_text(data: dict[str, Any], width: int = 100, height: int = 22, color: b
         top = min(max(sm) * 1.05, 4 * min(sm) + 1) if sm else None
         plt.plot(xs, [min(r, top) for r in raw] if top else raw, color="gray", marker="dot", label="raw")
         plt.plot(xs, sm, color="blue", marker="hd", label="smoothed")
+        reference = [(math.log10(lr), v) for lr, v in zip(data["lrs"], data.get("reference") or []) if v is not None]
+        if reference:  # the fixed batch's loss, which the minimum and the fall start are read off
+            plt.plot([x for x, _ in reference], [min(v, top) if top else v for _, v in reference], color="green", marker="braille", label="reference batch")
         lo, hi = math.floor(min(xs)), math.ceil(max(xs))
         ticks = list(range(lo, hi + 1))
         plt.xticks(ticks, [f"1e{t}" for t in ticks])

@@ -3,7 +3,8 @@
 The sweep drives VariantRun's public step API; the run's state is saved before and restored in `finally`,
 so the caller's run continues as if the test never happened. Losses stay in a device buffer and are read
 back once per block; each block becomes an lr_sweep_points event (the one event stream), and divergence is
-detected per block.
+detected per block. After each step the loss on one fixed reference batch of training rows is measured too:
+the same model at the same LR without the batch-to-batch sampling noise, so the suggestions hold still.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from nntui.engine.data import Dataset
+from nntui.engine.determinism import SeededDropout
 from nntui.engine.lr_suggest import LR_FIND_FILE, MIN_POINTS, LRFindResult, Suggestion, analyse, load_bounds, save_result, suggest, usable_points  # noqa: F401  (re-exported)
 from nntui.record import events as ev
 from nntui.errors import NntuiError
@@ -25,6 +27,7 @@ from nntui.engine.train import Emit, VariantRun, cpu_threads_for
 
 DEFAULT_NUM_ITER = 300
 READ_BLOCK = 25  # steps between loss read-backs (divergence is noticed at most this late)
+REFERENCE_ROWS = 256  # the fixed batch the curve is read from: no sampling noise between steps; 256 rows cost ~8 training batches of forward pass
 
 
 
@@ -60,6 +63,20 @@ class _SweepSchedule:
         pass
 
 
+def reference_loss(run: VariantRun, x: torch.Tensor, y: torch.Tensor, dropouts: list[torch.nn.Module]) -> torch.Tensor:
+    """The training loss on a fixed batch, left on the device: train mode, as the step's own loss (BatchNorm
+    normalises by this batch, not by running statistics that lag behind a sweep), but without dropout's noise.
+    The BatchNorm running statistics it moves are restored with the rest of the state after the sweep."""
+    for m in dropouts:
+        m.eval()
+    try:
+        with torch.no_grad():
+            return run.loss_fn(run.model(x), y)
+    finally:
+        for m in dropouts:
+            m.train()
+
+
 def range_test(
     run: VariantRun,
     start_lr: float = 1e-8,
@@ -84,12 +101,16 @@ def range_test(
         torch.set_num_threads(threads)  # as the trainer does: small CPU steps run fastest on one thread
     flush_denormal = torch.set_flush_denormal(True)  # as the trainer does: denormal math is far slower on CPUs
     losses: list[float] = []
+    reference: list[float] = []
     smoothed: list[float] = []
+    x_ref, y_ref = run.data.x_train[:REFERENCE_ROWS], run.data.y_train[:REFERENCE_ROWS]
+    dropouts = [m for m in run.model.modules() if isinstance(m, (torch.nn.Dropout, SeededDropout))]
     stopped, reason = "completed", ""
     emit(ev.LRSweepStarted(run.name, start_lr, end_lr, num_iter, preset, run.data.name, str(run.device)))
     try:
         run.schedule = _SweepSchedule(run.optimizer, lrs)
         run.loss_buffer = torch.zeros(num_iter, device=run.device)
+        reference_buffer = torch.zeros(num_iter, device=run.device)
         run.model.train()
         best = math.inf
         done = 0
@@ -100,9 +121,12 @@ def range_test(
             n = min(block, num_iter - done)
             for i in range(done, done + n):
                 run.train_step(i)
-            chunk = run.loss_buffer[done : done + n].tolist()  # the block's one read-back
+                reference_buffer[i] = reference_loss(run, x_ref, y_ref, dropouts)
+            both = torch.cat([run.loss_buffer[done : done + n], reference_buffer[done : done + n]]).tolist()  # the block's one read-back
+            chunk = both[:n]
             for k, loss in enumerate(chunk):
                 losses.append(loss)
+                reference.append(both[n + k])
                 if not math.isfinite(loss):
                     smoothed.append(loss)
                     stopped, reason = "non-finite", f"loss became {loss} at lr {lrs[done + k]:.3g} (step {done + k + 1})"
@@ -114,9 +138,9 @@ def range_test(
                     stopped = "diverged"
                     reason = f"smoothed loss {value:.3g} > {diverge:g} × best {best:.3g} at lr {lrs[done + k]:.3g} (step {done + k + 1})"
                     break
-            so_far = suggest(lrs[: len(losses)], losses, smoothed)[0]
+            so_far = suggest(lrs[: len(losses)], losses, smoothed, reference)[0]
             emit(ev.LRSweepPoints(run.name, done, lrs[done : len(losses)], losses[done:], smoothed[done:],
-                                  {name: s.lr for name, s in so_far.items()}))
+                                  {name: s.lr for name, s in so_far.items()}, reference[done:]))
             done = len(losses)
     finally:
         run.restore_state(saved)
@@ -125,12 +149,12 @@ def range_test(
         if threads is not None:
             torch.set_num_threads(previous_threads)
     lrs = lrs[: len(losses)]
-    found = analyse(lrs, losses, smoothed)
+    found = analyse(lrs, losses, smoothed, reference)
     result = LRFindResult(
         lrs=lrs, losses=losses, smoothed=smoothed, suggestions=found.suggestions, base_lr=found.base_lr, max_lr=found.max_lr,
         start_lr=start_lr, end_lr=end_lr, num_iter=num_iter, smooth=smooth, diverge=diverge, stopped=stopped,
         stop_reason=reason, variant=run.name, preset=preset, dataset=run.data.name, device=str(run.device),
-        centred=found.centred, noise=found.noise, stability=found.stability,
+        centred=found.centred, noise=found.noise, stability=found.stability, reference=reference, read_from="reference",
     )
     return result
 

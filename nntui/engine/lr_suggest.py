@@ -57,6 +57,8 @@ class LRFindResult:
     centred: list[float | None] = field(default_factory=list)  # the curve the suggestions are read from
     noise: float | None = None  # sd of the raw per-batch loss
     stability: dict[str, dict[str, Any]] = field(default_factory=dict)  # per cyclic bound: noise band, reliable
+    reference: list[float] = field(default_factory=list)  # loss on the fixed reference batch after each step (empty: not measured)
+    read_from: str = "losses"  # the curve the suggestions were read from: "reference" or "losses"
 
     @property
     def steps(self) -> int:
@@ -80,18 +82,22 @@ class LRFindResult:
             "suggestions": {name: s.to_dict() for name, s in self.suggestions.items()},
             "cyclic": {"base_lr": self.base_lr, "max_lr": self.max_lr, "rule": CYCLIC_RULE, "stability": self.stability},
             "noise_sd": self.noise,
+            "read_from": self.read_from,
             **self.extra,
             "lrs": self.lrs,
             "losses": clean(self.losses),
+            "reference": clean(self.reference),
             "smoothed": clean(self.smoothed),
             "centred": [None if v is None else v for v in self.centred],
         }
 
 
 CYCLIC_RULE = ("max_lr = LR at the minimum of the loss / 10; base_lr = LR where the loss starts to fall "
-               "(its smoothed curve stays 1.5 noise sd below the plateau), at 33 batches per decade, / 6")
+               "(its smoothed curve stays 5 % and 1.5 noise sd below the plateau), at 33 batches per decade, / 6; "
+               "both read off the loss on a fixed reference batch when the sweep measured it")
 SMOOTH_DECADES = 0.3  # bandwidth of the centred smoother (Gaussian kernel), in decades of LR
-FALL_NOISE_SDS = 1.5  # the loss has started to fall once the smoothed curve stays this many batch-noise sds below the plateau
+FALL_SHARE = 0.05  # the loss has started to fall once the smoothed curve stays this share below the plateau level
+FALL_NOISE_SDS = 1.5  # ... and this many noise sds of the raw curve below it, so that on a noisy curve a dip of noise never counts
 REFERENCE_POINTS_PER_DECADE = 299 / 9  # the default sweep: 300 batches from 1e-8 to 10
 RELIABLE_DECADES = 0.3  # a suggestion whose noise band is wider than this is flagged unreliable
 PLATEAU_SHARE = 0.25  # the plateau level: median raw loss over this first share of the points before the minimum
@@ -185,9 +191,9 @@ def _band(lrs_at: list[float], lo: int, hi: int, scale: float) -> dict[str, Any]
 RULES = {
     "steepest": "steepest descent of the smoothed loss (EMA) against log10(LR), before its minimum",
     "valley": "fastai's valley: inside the longest falling stretch of the smoothed loss (EMA), 1/2 of the way down",
-    "min_div_10": "LR at the minimum of the centred smoothed loss / 10",
-    "minimum": "LR at the minimum of the centred smoothed loss (an upper bound, not a training LR)",
-    "fall_start": "LR where the loss starts to fall: the smoothed curve stays 1.5 noise sd below the plateau from here on",
+    "min_div_10": "LR at the minimum of the centred smoothed {curve} / 10",
+    "minimum": "LR at the minimum of the centred smoothed {curve} (an upper bound, not a training LR)",
+    "fall_start": "LR where the {curve} starts to fall: its smoothed curve stays 5 % and 1.5 noise sd below the plateau from here on",
 }
 
 
@@ -203,15 +209,22 @@ def ema_curve(losses: list[float], weight: float = 0.05) -> list[float]:
     return out
 
 
-def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> Analysis:
-    """Suggestions read off the raw losses: the minimum and the fall start on a centred smoothing in
-    log10(LR) with a noise sd and noise bands; steepest and valley, fastai's rules, on the sweep's EMA."""
+def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = None, reference: list[float] | None = None) -> Analysis:
+    """Suggestions read off a curve: the minimum and the fall start on a centred smoothing in log10(LR)
+    with a noise sd and noise bands; steepest and valley, fastai's rules, on the sweep's EMA.
+
+    The curve is `reference` (the loss on one fixed batch after each step: no batch-sampling noise) when
+    given for every point, else the training batches' own losses."""
     ema = ema_curve(losses) if ema is None else ema
+    curve = "batch loss"
+    if reference is not None and len(reference) == len(losses) and len(losses) > 0:
+        losses, curve = reference, "reference-batch loss"
+    rules = {name: rule.format(curve=curve) for name, rule in RULES.items()}
     idx = usable_points(lrs, losses)
     centred: list[float | None] = [None] * len(lrs)
     if len(idx) < MIN_POINTS:
         note = f"only {len(idx)} usable points (need {MIN_POINTS}); sweep longer or start lower"
-        return Analysis({k: Suggestion(k, None, rule, note=note) for k, rule in RULES.items() if k != "fall_start"}, None, None, centred, None, {})
+        return Analysis({k: Suggestion(k, None, rule, note=note) for k, rule in rules.items() if k != "fall_start"}, None, None, centred, None, {})
     xs = [math.log10(lrs[i]) for i in idx]
     raw = [losses[i] for i in idx]
     ys, factor = centred_curve(xs, raw)
@@ -225,36 +238,39 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     e_min = min(range(len(es)), key=es.__getitem__)
     e_head = e_min + 1 if e_min >= 3 else len(es)
     k = _steepest(xs[:e_head], es[:e_head])
-    out["steepest"] = Suggestion("steepest", lrs[idx[k]], RULES["steepest"], es[k], idx[k])
+    out["steepest"] = Suggestion("steepest", lrs[idx[k]], rules["steepest"], es[k], idx[k])
     k = _valley(es)
-    out["valley"] = Suggestion("valley", lrs[idx[k]], RULES["valley"], es[k], idx[k])
+    out["valley"] = Suggestion("valley", lrs[idx[k]], rules["valley"], es[k], idx[k])
     lr_min, loss_min, i_abs = at(i_min)
-    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, RULES["min_div_10"], None, i_abs)
-    out["minimum"] = Suggestion("minimum", lr_min, RULES["minimum"], loss_min, i_abs)
+    out["min_div_10"] = Suggestion("min_div_10", lr_min / 10, rules["min_div_10"], None, i_abs)
+    out["minimum"] = Suggestion("minimum", lr_min, rules["minimum"], loss_min, i_abs)
     # the plateau and the noise, from the stretch before the minimum
     sd = noise_sd(raw[: i_min + 1]) if i_min >= 2 else noise_sd(raw)
     n_head = max(3, int(PLATEAU_SHARE * i_min))
     level = float(np.median(raw[:n_head]))
-    threshold = level - FALL_NOISE_SDS * sd
+    threshold = level - max(FALL_SHARE * abs(level), FALL_NOISE_SDS * sd)
     fall = _last_above(ys, threshold, i_min)
     lr_fall, loss_fall, i_fall = at(fall)
-    out["fall_start"] = Suggestion("fall_start", lr_fall, RULES["fall_start"], loss_fall, i_fall)
+    out["fall_start"] = Suggestion("fall_start", lr_fall, rules["fall_start"], loss_fall, i_fall)
     # noise bands: where each decision lands if the smoothed curve (and the plateau) move by ±1 sd
     sd_level = 1.2533 * sd / math.sqrt(n_head)  # sd of a median of n_head points
     sd_fall = math.hypot(sd * factor[fall], sd_level)
     density = 1 / float(np.median(np.diff(xs))) if len(xs) > 1 else REFERENCE_POINTS_PER_DECADE
     scale = density / REFERENCE_POINTS_PER_DECADE / 6
-    fall_band = _band(lr_at, _last_above(ys, threshold + sd_fall, i_min), _last_above(ys, threshold - sd_fall, i_min), scale)
+    # the crossing itself lies between the point before the fall and the fall: the band spans at least that step
+    fall_band = _band(lr_at, min(max(fall - 1, 0), _last_above(ys, threshold + sd_fall, i_min)), _last_above(ys, threshold - sd_fall, i_min), scale)
     near_min = [k for k, v in enumerate(ys) if v <= ys[i_min] + math.sqrt(2) * sd * factor[i_min]]
-    min_band = _band(lr_at, min(near_min), max(near_min), 0.1)
+    min_band = _band(lr_at, min(min(near_min), max(i_min - 1, 0)), max(max(near_min), min(i_min + 1, len(ys) - 1)), 0.1)  # a grid step either side at least
     max_lr = lr_min / 10
     base_lr = lr_fall * scale
     if not base_lr < max_lr:  # the loss fell only near its minimum: keep a decade between the bounds
         base_lr = max_lr / 10
         fall_band["reliable"] = False
+        fall_band["warning"] = (f"base_lr is not reliable: the loss starts to fall only near its minimum (fall start {lr_fall:.2g}); "
+                                f"set to max_lr / 10 = {base_lr:.2g}; check the plot")
     stability = {"base_lr": fall_band, "max_lr": min_band}
     for name, band in stability.items():
-        if not band["reliable"]:
+        if not band["reliable"] and "warning" not in band:
             band["warning"] = (f"{name} is not reliable: within ±1 noise sd the rule's answer moves over {band['decades']:.2f} decades "
                                f"({band['band'][0]:.2g} … {band['band'][1]:.2g}); sweep longer (--num-iter) or check the plot")
     if i_min == 0:
@@ -263,9 +279,10 @@ def analyse(lrs: list[float], losses: list[float], ema: list[float] | None = Non
     return Analysis(out, base_lr, max_lr, centred, sd, stability)
 
 
-def suggest(lrs: list[float], losses: list[float], ema: list[float] | None = None) -> tuple[dict[str, Suggestion], float | None, float | None]:
+def suggest(lrs: list[float], losses: list[float], ema: list[float] | None = None,
+            reference: list[float] | None = None) -> tuple[dict[str, Suggestion], float | None, float | None]:
     """The suggestions and the lecture's cyclic pair; each says which rule made it."""
-    a = analyse(lrs, losses, ema)
+    a = analyse(lrs, losses, ema, reference)
     return a.suggestions, a.base_lr, a.max_lr
 
 

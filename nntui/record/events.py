@@ -349,6 +349,7 @@ class LRSweepPoints(Event):
     losses: list[float]  # raw; null where not finite
     smoothed: list[float]  # the EMA the sweep's divergence stop watches
     suggestions: dict[str, float | None] = field(default_factory=dict)  # provisional: name -> lr
+    reference: list[float | None] = field(default_factory=list)  # loss on the fixed reference batch after each step; null where not finite
 
 
 @dataclass

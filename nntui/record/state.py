@@ -123,6 +123,7 @@ class SweepState:
     lrs: list[float] = field(default_factory=list)
     losses: list[float | None] = field(default_factory=list)
     smoothed: list[float | None] = field(default_factory=list)
+    reference: list[float | None] = field(default_factory=list)  # loss on the sweep's fixed reference batch
     suggestions: dict[str, float | None] = field(default_factory=dict)  # name -> lr
     cyclic: dict[str, Any] = field(default_factory=dict)  # base_lr, max_lr, rule, stability (once finished)
     centred: list[float | None] = field(default_factory=list)
@@ -269,10 +270,11 @@ class RunState:
 
     def _on_lr_sweep_points(self, e: ev.LRSweepPoints) -> None:
         sweep = self.sweeps.setdefault(e.variant, SweepState(e.variant))
-        del sweep.lrs[e.first_index :], sweep.losses[e.first_index :], sweep.smoothed[e.first_index :]
+        del sweep.lrs[e.first_index :], sweep.losses[e.first_index :], sweep.smoothed[e.first_index :], sweep.reference[e.first_index :]
         sweep.lrs.extend(e.lrs)
         sweep.losses.extend(e.losses)
         sweep.smoothed.extend(e.smoothed)
+        sweep.reference.extend(e.reference)
         sweep.suggestions = dict(e.suggestions)
 
     def _on_lr_sweep_finished(self, e: ev.LRSweepFinished) -> None:

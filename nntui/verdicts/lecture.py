@@ -157,7 +157,8 @@ def best_of(state: RunState, e: BestOf) -> tuple[dict[str, Line], Finding]:
         return out, Finding(False, numbers=summary)
     if None in checks:
         return out, Finding(None, numbers=summary, why=f"the deciding gap is inside the noise margin (±{e.margin:g})")
-    claim = (e.finding or "{winner} wins").format(winner=e.winner or "", worst=e.worst or "")
+    default = "{winner} wins" if e.winner is not None else "{worst} comes last"  # a worst-only table has no winner to name
+    claim = (e.finding or default).format(winner=e.winner or "", worst=e.worst or "")
     return out, Finding(True, claim, summary)
 
 

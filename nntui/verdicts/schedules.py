@@ -89,9 +89,14 @@ def _check_step(v: VariantState) -> tuple[bool, str]:
 
 
 def plateau_lrs(test_losses: list[float], lr0: float, factor: float, patience: int, threshold: float = 1e-4) -> list[float]:
-    """The LR for each epoch after each test loss, as ReduceLROnPlateau (mode min, relative threshold) sets it."""
+    """The LR for each epoch after each test loss, as ReduceLROnPlateau (mode min, relative threshold) sets it.
+
+    A non-finite test loss leaves the LR alone: the trainer does not step the scheduler on one (engine/optim.py)."""
     best, bad, lr, out = math.inf, 0, lr0, []
     for loss in test_losses:
+        if not math.isfinite(loss):
+            out.append(lr)
+            continue
         if loss < best * (1 - threshold):
             best, bad = loss, 0
         else:
