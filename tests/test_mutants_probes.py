@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+import torch._dynamo  # noqa: F401 (an optimizer's first __init__ imports it, 2 s: once at collection, not per mutant)
 from torch import nn
 
 from nntui.engine.probes import Probe, param_groups
