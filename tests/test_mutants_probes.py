@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch._dynamo  # noqa: F401 (an optimizer's first __init__ imports it, 2 s: once at collection, not per mutant)
@@ -114,9 +115,9 @@ def test_an_sgd_momentum_step_matches_plain_torch(prefer_numpy):
     assert any(layer["dead"] for layer in layers) or any(layer["saturation"] for layer in layers)  # not all zero
 
 
-def adam_expected(net, opt, lr):
-    expected = no_opt_state()
-    for i, e in zip(LAYERS, expected):
+def adam_expected(net, opt, lr, layers=LAYERS):
+    expected = no_opt_state()[: len(layers)]
+    for i, e in zip(layers, expected):
         state, group = opt.state[net[i].weight], opt.param_groups[0]
         v_hat = state["exp_avg_sq"].double() / (1 - group["betas"][1] ** state["step"].item())
         steps = (lr / (v_hat.sqrt() + group["eps"])).flatten()
@@ -134,6 +135,10 @@ def test_an_adam_step_under_a_per_batch_schedule_reports_the_step_it_took(prefer
         reference, before = hand_forward(net, x), weights(net)
         lr = opt.param_groups[0]["lr"]
         probe, record = probed_step(net, opt, x, y, prefer_numpy, after_step=schedule.step)
+        assert isinstance(record.values, np.ndarray) is prefer_numpy  # numpy on the CPU unless told otherwise
+        if lr == 0.1:  # step 1's bias correction too
+            [(_, layers, _, _)] = probe.read([record])
+            check_layers(layers, net, reference, before, [net[i].weight.grad for i in LAYERS], adam_expected(net, opt, lr))
     assert lr == pytest.approx(0.01) and opt.param_groups[0]["lr"] == pytest.approx(0.001)
     [(_, layers, groups, _)] = probe.read([record])
     assert groups == [{"lr": pytest.approx(0.01), "weight_decay": 0.0, "betas": [0.8, 0.9]}]
@@ -298,3 +303,38 @@ def test_the_first_activation_module_after_a_layer_is_its_activation():
         assert activations[0][0] == "tanh" and torch.equal(activations[0][1], h)
         assert torch.equal(inputs[1], torch.relu(h))
         assert activations[1][0] == "sigmoid" and torch.equal(activations[1][1], torch.sigmoid(net[3](torch.relu(h))))
+
+
+@pytest.mark.parametrize("prefer_numpy", [True, False])
+def test_adam_with_a_frozen_first_layer_and_no_snapshot_uses_the_groups_lr(prefer_numpy):
+    net, (x, y) = tiny_net(), batch()
+    net[0].weight.requires_grad_(False)  # no gradient, no Adam state: the layers after it still have theirs
+    opt = torch.optim.Adam([p for p in net.parameters() if p.requires_grad], lr=0.05)
+    reference = hand_forward(net, x)
+    probe, record = probed_step(net, opt, x, y, prefer_numpy, before_step=False)
+    [(_, layers, _, _)] = probe.read([record])
+    expected = adam_expected(net, opt, 0.05, LAYERS[1:])
+    check_layers(layers, net, reference, weights(net), [net[i].weight.grad for i in LAYERS], [no_opt_state()[0], *expected])
+
+
+@pytest.mark.parametrize("prefer_numpy", [True, False])
+def test_an_integer_input_has_no_summary_and_a_dead_unit_counts(prefer_numpy):
+    net = Shared()
+    with torch.no_grad():
+        net.fc.bias[1] = -50.0  # this sigmoid unit sits at 0 on every example: saturated, dead
+    tokens = torch.tensor([0, 3, 4, 1, 2, 2])
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    probe = Probe(net, opt, prefer_numpy=prefer_numpy)
+    probe.attach()
+    out = net(tokens)
+    probe.detach()
+    out.sum().backward()
+    probe.before_step()
+    opt.step()
+    [(_, layers, _, _)] = probe.read([probe.collect(1)])
+    with torch.no_grad():
+        h = torch.sigmoid(net.fc(net.embed(tokens)))
+    assert [layer["name"] for layer in layers] == ["embed", "fc", "head"]
+    assert layers[0]["act"] == [None] * 5 and layers[0]["grad_norm"] > 0
+    dead = ((h <= 0.01) | (h >= 0.99)).all(dim=0).float().mean().item()
+    assert dead == pytest.approx(1 / 3) and layers[1]["dead"] == pytest.approx(dead)
