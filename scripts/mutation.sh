@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut) of the modules that compute, record, judge or report numbers. Slow; not in CI.
 #
-#   scripts/mutation.sh [GROUP ...]      groups: verdicts state stats lr_suggest report (default: all)
+#   scripts/mutation.sh [GROUP ...]      groups: verdicts state stats lr_suggest report engine probes (default: all)
 #
 # Each group mutates its modules in a scratch copy of the tracked tree (/tmp/nntui-mutation/GROUP) and runs
 # only the tests relevant to them; the score per group is printed at the end (scores: BENCHMARKS.md, Testing).
@@ -17,7 +17,9 @@ modules_of() {
     stats)      echo "nntui/engine/probes/stats.py" ;;
     lr_suggest) echo "nntui/engine/lr_suggest.py" ;;
     report)     echo "nntui/report.py" ;;
-    *) echo "unknown group $1; choose verdicts state stats lr_suggest report" >&2; exit 2 ;;
+    engine)     echo "nntui/engine/evaluation.py nntui/engine/probes/numpy_ops.py nntui/engine/probes/torch_ops.py" ;;
+    probes)     echo "nntui/engine/probes/probe.py nntui/engine/probes/capture.py" ;;
+    *) echo "unknown group $1; choose verdicts state stats lr_suggest report engine probes" >&2; exit 2 ;;
   esac
 }
 tests_of() {
@@ -27,11 +29,13 @@ tests_of() {
     stats)      echo "tests/test_mutants_stats.py tests/test_probes.py tests/test_mutants_numbers.py" ;;
     lr_suggest) echo "tests/test_mutants_lr_suggest.py" ;;  # fast: test_lr_finder and test_mutants_numbers train (seconds per mutant)
     report)     echo "tests/test_mutants_numbers.py tests/test_mutants_report.py" ;;
+    engine)     echo "tests/test_mutants_engine.py tests/test_mutants_stats.py" ;;
+    probes)     echo "tests/test_mutants_probes.py" ;;
   esac
 }
 
 groups=("$@")
-[ ${#groups[@]} -eq 0 ] && groups=(verdicts state stats lr_suggest report)
+[ ${#groups[@]} -eq 0 ] && groups=(verdicts state stats lr_suggest report engine probes)
 for group in "${groups[@]}"; do
   modules="$(modules_of "$group")"
   dir="$SCRATCH/$group"

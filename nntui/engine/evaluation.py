@@ -7,25 +7,25 @@ import torch
 import torch.nn.functional as F
 
 
-@torch.no_grad()
 def evaluate_on_device(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> torch.Tensor:
     """[mean loss, accuracy] on (x, y) in eval mode, left on the device (accuracy 0 for regression)."""
-    was_training = model.training
-    model.eval()
-    try:
-        loss_sum = torch.zeros((), device=x.device)
-        correct = torch.zeros((), device=x.device)
-        reduce_fn = F.cross_entropy if task == "classification" else F.mse_loss
-        for i in range(0, len(x), batch):
-            out = model(x[i : i + batch])
-            target = y[i : i + batch]
-            loss_sum += reduce_fn(out, target, reduction="sum")
-            if task == "classification":
-                correct += (out.argmax(dim=1) == target).sum()
-        denom = len(x) * (1 if task == "classification" else y.shape[1])
-        return torch.stack([loss_sum / denom, correct / len(x)])
-    finally:
-        model.train(was_training)
+    with torch.no_grad():  # a block, not a decorator: mutmut skips decorated functions
+        was_training = model.training
+        model.eval()
+        try:
+            loss_sum = torch.zeros((), device=x.device)
+            correct = torch.zeros((), device=x.device)
+            reduce_fn = F.cross_entropy if task == "classification" else F.mse_loss
+            for i in range(0, len(x), batch):
+                out = model(x[i : i + batch])
+                target = y[i : i + batch]
+                loss_sum += reduce_fn(out, target, reduction="sum")
+                if task == "classification":
+                    correct += (out.argmax(dim=1) == target).sum()
+            denom = len(x) * (1 if task == "classification" else y.shape[1])
+            return torch.stack([loss_sum / denom, correct / len(x)])
+        finally:
+            model.train(was_training)
 
 
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, batch: int = 8192) -> tuple[float, float | None]:

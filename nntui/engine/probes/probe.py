@@ -86,41 +86,42 @@ class Probe:
             self._before = [ops.empty_like(w) for w in weights]
         return self._views[1], self._views[2]
 
-    @torch.inference_mode()  # skips autograd's bookkeeping, a good part of each small op's cost
     def before_step(self) -> None:
-        ops, weights = self._weight_arrays()
-        ops.copy_(self._before, weights)
-        self._have_before = True
-        # The hyperparameters this step uses: a per-batch schedule moves the LR on right after it.
-        self._groups = param_groups(self.optimizer)
-        self._step_lr = {id(g): self._groups[i]["lr"] for i, g in enumerate(self.optimizer.param_groups)}
+        # skips autograd's bookkeeping, a good part of each small op's cost; a block, not a decorator: mutmut skips those
+        with torch.inference_mode():
+            ops, weights = self._weight_arrays()
+            ops.copy_(self._before, weights)
+            self._have_before = True
+            # The hyperparameters this step uses: a per-batch schedule moves the LR on right after it.
+            self._groups = param_groups(self.optimizer)
+            self._step_lr = {id(g): self._groups[i]["lr"] for i, g in enumerate(self.optimizer.param_groups)}
 
-    @torch.inference_mode()
     def collect(self, step: int) -> ProbeRecord:
         """After optimizer.step(): this step's statistics, reduced on the device; nothing is read back here."""
-        ops, weights = self._weight_arrays()
-        params = self._params()
-        n = len(params)
-        grads = [ops.array(w.grad if w.grad is not None else torch.full_like(w, math.nan)) for w in params]
-        states = [self.optimizer.state.get(p) or {} for p in params]
-        opt_tensors, opt_slots = _momentum_tensors(states)
-        second, v_hats, steps = self._second_moments(ops, params, states)
-        state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.medians(steps)]
-        inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
-        inputs += [ops.nan()] * (n - len(inputs))
-        outputs = [(found[0], ops.array(found[1].reshape(found[1].shape[0], -1))) if found is not None and found[1].ndim >= 1 else None
-                   for found in self._outputs[:n]]
-        outputs += [None] * (n - len(outputs))
-        if self._have_before:
-            ops.sub_(self._before, weights)  # the snapshot becomes minus the update (the sign does not matter)
-            updates = self._before
-        else:
-            updates = [ops.array(torch.zeros_like(w)) for w in params]
-        layout = ProbeLayout(n, opt_slots, second)
-        values = reduce_step(ops, layout, state_norms, grads, updates, inputs, outputs)
-        self._have_before = False
-        self._inputs, self._outputs = [], []
-        return ProbeRecord(step, self._groups or param_groups(self.optimizer), layout, values)
+        with torch.inference_mode():
+            ops, weights = self._weight_arrays()
+            params = self._params()
+            n = len(params)
+            grads = [ops.array(w.grad if w.grad is not None else torch.full_like(w, math.nan)) for w in params]
+            states = [self.optimizer.state.get(p) or {} for p in params]
+            opt_tensors, opt_slots = _momentum_tensors(states)
+            second, v_hats, steps = self._second_moments(ops, params, states)
+            state_norms = [*ops.norms([*weights, *(ops.array(t) for t in opt_tensors)]), *ops.sums_of(v_hats), *ops.medians(steps)]
+            inputs = [ops.array(x) if x is not None else ops.nan() for x in self._inputs[:n]]
+            inputs += [ops.nan()] * (n - len(inputs))
+            outputs = [(found[0], ops.array(found[1].reshape(found[1].shape[0], -1))) if found is not None and found[1].ndim >= 1 else None
+                       for found in self._outputs[:n]]
+            outputs += [None] * (n - len(outputs))
+            if self._have_before:
+                ops.sub_(self._before, weights)  # the snapshot becomes minus the update (the sign does not matter)
+                updates = self._before
+            else:
+                updates = [ops.array(torch.zeros_like(w)) for w in params]
+            layout = ProbeLayout(n, opt_slots, second)
+            values = reduce_step(ops, layout, state_norms, grads, updates, inputs, outputs)
+            self._have_before = False
+            self._inputs, self._outputs = [], []
+            return ProbeRecord(step, self._groups or param_groups(self.optimizer), layout, values)
 
     def _second_moments(self, ops, params: list[torch.Tensor], states: list[dict]) -> tuple[list[tuple[int, int]], list, list]:
         """Per layer whose optimizer keeps a second moment v (Adam family: exp_avg_sq, bias-corrected;

@@ -69,7 +69,8 @@ class TorchOps:
         one = torch.ones((), dtype=self.dtype, device=self.device)
         for row, x in zip(counts, xs):
             int_type, shift, bias = FLOAT_LAYOUT[x.dtype]
-            index = (x.reshape(-1).view(int_type) >> shift) - (log2_min + bias - 1)
+            # int32 at least: index_add_ takes no int16 index (float16 / bfloat16 tensors)
+            index = (x.reshape(-1).view(int_type) >> shift).int() - (log2_min + bias - 1)
             row.index_add_(0, index.clamp_(0, bins + 1), one.expand(index.numel()))
         return counts.reshape(-1)
 
