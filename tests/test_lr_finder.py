@@ -20,7 +20,6 @@ from typer.testing import CliRunner
 from nntui.cli import app
 from nntui.engine.data import Dataset
 from nntui.engine.lr_finder import LR_FIND_FILE, analyse, exponential_lrs, load_bounds, range_test, save_result, suggest
-from nntui.engine.lr_suggest import _valley
 from nntui.record import events as ev
 from nntui.record.runlog import RunLogReader
 from nntui.record.state import RunState
@@ -306,28 +305,6 @@ def test_a_wide_noise_band_is_flagged_unreliable_with_a_warning():
     found = analyse(lrs, losses)
     flagged = [b for b in found.stability.values() if not b["reliable"]]
     assert flagged and all("not reliable" in b["warning"] for b in flagged)
-
-
-def test_valley_in_n_log_n_matches_the_quadratic_definition():
-    def quadratic(y):
-        n = len(y)
-        lds = [1] * n
-        max_start = max_end = 0
-        for i in range(1, n):
-            for j in range(i):
-                if y[i] < y[j] and lds[i] < lds[j] + 1:
-                    lds[i] = lds[j] + 1
-            if lds[max_end] < lds[i]:
-                max_end = i
-                max_start = max_end - lds[max_end]
-        sections = (max_end - max_start) / 3
-        return max(0, min(n - 1, max_start + int(sections) + int(sections / 2)))
-
-    rng = random.Random(0)
-    for n in (1, 2, 5, 40, 200):
-        for _ in range(20):
-            y = [rng.choice([rng.random(), 0.5]) for _ in range(n)]  # ties too
-            assert _valley(y) == quadratic(y)
 
 
 # ---------------------------------------------------------------- the sweep in the event stream
