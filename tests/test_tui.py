@@ -439,7 +439,9 @@ async def test_on_a_thin_link_a_key_costs_one_frame(monkeypatch):
     thin = make_app(run_dir=TINY_RUN)
     async with thin.run_test(size=(80, 24)) as pilot:
         await thin.workers.wait_for_complete()
-        await pilot.pause(0.5)
+        # the log is read: wait for the once-a-second tick to take it in, or its redraw lands inside a key's window
+        await wait_for(pilot, lambda: thin.snapshot.version == thin.state.version, "the first snapshot of the log")
+        await pilot.pause(0.2)
         for key, panel in (("2", "gradients"), ("3", "activations"), ("l", "activations")):
             assert await _frames_for_key(thin, pilot, key, monkeypatch) == 1, key
             assert thin.active_panel == panel
