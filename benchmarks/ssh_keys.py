@@ -10,6 +10,7 @@ frames, so this is a key's latency "at any point of a run", not on an idle link.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shlex
@@ -58,8 +59,6 @@ def _logged_step(runs: Path) -> tuple[str, int]:
     variant, step = "", 0
     for line in (run / "events.jsonl").read_text().splitlines():
         if '"type":"steps"' in line:
-            import json
-
             event = json.loads(line)
             variant, step = event["variant"], event["first_step"] + len(event["losses"]) - 1
     return variant, step

@@ -279,3 +279,27 @@ def test_an_encoding_without_the_characters_still_prints_the_table(tmp_path, env
     assert "completed" in stdout and "r?sum?" in stdout
     summary, _ = _record(next(out.iterdir()))
     assert [v["name"] for v in summary["variants"]] == ["a", "résumé ✓ 漢字"]
+
+
+def test_after_a_run_the_start_up_guard_is_not_put_back():
+    """`nntui run` starts under entry.py's guard ("interrupted while starting; nothing was recorded"); once the run
+    is over, a Ctrl-C must not say that: the stop signals hand back the defaults, not the guard."""
+    from nntui.cli.terminal import StopSignals
+    from nntui.entry import _EarlySignals
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    try:
+        early = _EarlySignals()
+        for sig in saved:
+            signal.signal(sig, early)
+        with StopSignals():
+            pass
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and signal.getsignal(signal.SIGHUP) is signal.SIG_DFL
+        signal.signal(signal.SIGINT, saved[signal.SIGINT])
+        with StopSignals():  # any other handler comes back as it was
+            pass
+        assert signal.getsignal(signal.SIGINT) is saved[signal.SIGINT]
+    finally:
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)

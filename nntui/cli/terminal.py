@@ -112,6 +112,11 @@ def _isatty(fd: int) -> bool:
         return False
 
 
+def _start_up_guard(handler: Any) -> bool:
+    """nntui/entry.py's handler for signals during the CLI's import (it remembers a hang-up)."""
+    return hasattr(handler, "hung_up")
+
+
 class StopSignals:
     """SIGINT / SIGTERM (and SIGHUP with on_hangup="stop"): the first asks the run to stop after its
     step; before training has begun it raises RunInterrupted; a second SIGINT stops at once.
@@ -145,7 +150,7 @@ class StopSignals:
                 self._previous[sig] = signal.signal(sig, self._handle)
             except ValueError:  # not the main thread
                 pass
-        if getattr(self._previous.get(signal.SIGHUP), "hung_up", False):  # hung up during start-up (nntui/__main__.py)
+        if getattr(self._previous.get(signal.SIGHUP), "hung_up", False):  # hung up during start-up (nntui/entry.py)
             self._handle(signal.SIGHUP, None)
         self._previous_unraisable = sys.unraisablehook
         sys.unraisablehook = self._quiet_interrupt
@@ -153,6 +158,8 @@ class StopSignals:
 
     def __exit__(self, *exc: Any) -> None:
         for sig, handler in self._previous.items():
+            if _start_up_guard(handler):  # nntui/entry.py's "interrupted while starting" is over: the defaults
+                handler = signal.default_int_handler if sig == signal.SIGINT else signal.SIG_DFL
             # once asked to stop, the process is on its way out: a late Ctrl-C must not kill it mid-exit (-2, not 130)
             signal.signal(sig, signal.SIG_IGN if self.count and sig != signal.SIGHUP else handler)
         sys.unraisablehook = self._previous_unraisable

@@ -27,8 +27,8 @@ from nntui.record.state import RunState
 from nntui.tui.link import LOW_BANDWIDTH_KEYS, LinkPacing
 from nntui.tui.replay import JUMP, Replay, ReplayControls
 from nntui.tui.setup import LiveStart, Starter
-from nntui.tui.watching import FINISHED, WatchNotes
-from nntui.tui.snapshot import Snapshot, take_snapshot
+from nntui.tui.watching import WatchNotes
+from nntui.tui.snapshot import FINISHED, Snapshot, take_snapshot
 from nntui.tui.view_keys import ViewKeys
 from nntui.tui.widgets.activations import ActivationsPanel
 from nntui.tui.widgets.common import ViewOptions, ascii_terminal
@@ -85,14 +85,13 @@ class Dashboard(ViewKeys, ReplayControls, LiveStart, LinkPacing, WatchNotes, App
     def __init__(self, state: RunState, *, run=None, reader: RunLogReader | None = None, run_dir: Path | None = None,
                  starter: Starter | None = None, ascii_only: bool | None = None) -> None:
         super().__init__()
-        self.setup_low_bandwidth()
         self.state = state
         self.live_run = run
         self.starter = starter
         self.reader = reader
         self.run_dir = Path(run_dir) if run_dir else (Path(run.run_dir) if run is not None else None)
         self.view = ViewOptions(ascii_only=ascii_terminal() if ascii_only is None else ascii_only)
-        self.ascii_requested = self.view.ascii_only
+        self.setup_link(ascii_requested=self.view.ascii_only)
         self.paused = False
         self.layout_mode = ""
         self.active_panel = "loss"
@@ -132,9 +131,7 @@ class Dashboard(ViewKeys, ReplayControls, LiveStart, LinkPacing, WatchNotes, App
         self.query_one("#loss").border_subtitle = "l: log y"
         self.query_one("#gradients").border_subtitle = "h: history"
         self.query_one("#lesson").mount(HealthText(id="health"), before=0)
-        self.show_ascii(self.view.ascii_only)
-        self.set_low_bandwidth(self._low_bandwidth_at_start)
-        self.count_output()
+        self.start_link()
         self._apply_layout()
         self.set_interval(1 / REFRESH_HZ, self.tick)
         if self.live_run is not None or self.starter is not None:
@@ -318,7 +315,6 @@ class Dashboard(ViewKeys, ReplayControls, LiveStart, LinkPacing, WatchNotes, App
     def action_toggle_history(self) -> None:
         self.view.grad_history = not self.view.grad_history
         self._view_changed()
-
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -22,7 +22,7 @@ from nntui.record.runlog import EVENTS_FILE, RunLogReader
 from nntui.record.runs import check_run_dir, is_seeds_run, read_preset_name, seed_dirs, short_labels
 from nntui.record.state import RunState
 from nntui.tui.link import LinkPacing
-from nntui.tui.snapshot import Snapshot, take_snapshot
+from nntui.tui.snapshot import FINISHED, Snapshot, take_snapshot
 from nntui.tui.view_keys import ViewKeys
 from nntui.tui.widgets.common import ViewOptions, ascii_terminal
 from nntui.tui.widgets.compare_panels import BandLossPanel, LayersComparePanel, selected_summary
@@ -32,7 +32,6 @@ from nntui.tui.widgets.optimizer import OptimizerPanel
 REFRESH_S = 1.0
 MIN_SIZE = (60, 16)
 GRID_SIZE = (130, 38)
-FINISHED = ("completed", "diverged", "interrupted", "failed")
 
 
 @dataclass
@@ -66,8 +65,7 @@ class CompareApp(ViewKeys, LinkPacing, App[None]):
         self.bands = bands
         self.sources: list[Source] = []
         self.view = ViewOptions(ascii_only=ascii_terminal())
-        self.ascii_requested = self.view.ascii_only
-        self.setup_low_bandwidth()
+        self.setup_link(ascii_requested=self.view.ascii_only)
         self.snapshot = Snapshot()
         self.layout_mode = ""
         self.active_panel = "loss"
@@ -104,9 +102,7 @@ class CompareApp(ViewKeys, LinkPacing, App[None]):
         yield Static(COMPARE_KEYS, id="low-bandwidth-keys")
 
     def on_mount(self) -> None:
-        self.show_ascii(self.view.ascii_only)
-        self.set_low_bandwidth(self._low_bandwidth_at_start)
-        self.count_output()
+        self.start_link()
         self._apply_layout()
         self.refresh_now()
         self.set_interval(REFRESH_S, self.tick)

@@ -29,6 +29,7 @@ SLOW_RTT_S = 1.0  # answers this late, SLOW_ANSWERS times running: a thin link; 
 SLOW_ANSWERS = 2
 COLOUR_BYTES_PER_CELL = 14  # a colour frame's cost (SGR per segment): colour only where a full one drains in 1 s
 SAMPLE_MIN_BYTES = 1024  # in flight before a probe: enough to time the link, not only its latency
+LATENCY_SAMPLE_BYTES = 256  # in flight before a probe: so little that the answer times the latency alone
 KEY_QUIET_S = 0.12  # a key's (or the start's) frames are held until none came for this long (its relayouts follow within ~0.1 s)
 KEY_HOLD_MAX_S = 0.4
 LOW_BANDWIDTH_KEYS = "1-6 panel  tab variant  l log  h history  ? help  q quit"
@@ -54,9 +55,10 @@ class LinkPacing:
     _held_at = _last_held = 0.0
     _frame_released = False
 
-    def setup_low_bandwidth(self) -> None:
-        """Install the low-bandwidth filter. NNTUI_LOW_BANDWIDTH forces it on or off; unset, an SSH session
-        starts in it (the first frames are the largest) until the link is measured fast enough for colour."""
+    def setup_link(self, ascii_requested: bool) -> None:
+        """Install the ASCII and low-bandwidth filters. NNTUI_LOW_BANDWIDTH forces the latter on or off; unset, an
+        SSH session starts in it (the first frames are the largest) until the link is measured fast enough for colour."""
+        self.ascii_requested = ascii_requested
         forced = low_bandwidth_setting()
         self.low_bandwidth_auto = forced is None
         self.low_bandwidth_filter = LowBandwidth(enabled=False)
@@ -64,6 +66,12 @@ class LinkPacing:
         self._filters.append(self.ascii_filter)
         self._low_bandwidth_at_start = forced if forced is not None else ssh_session()
         self._filters.append(self.low_bandwidth_filter)
+
+    def start_link(self) -> None:
+        """On mount: the glyphs and frames chosen at set-up, and the byte count the link is timed by."""
+        self.show_ascii(self.ascii_requested)
+        self.set_low_bandwidth(self._low_bandwidth_at_start)
+        self.count_output()
 
     @property
     def low_bandwidth(self) -> bool:
@@ -123,17 +131,18 @@ class LinkPacing:
             self.screen.refresh(*regions)
 
     def _display(self, screen, renderable) -> None:
-        if renderable is not None and self._frame_released:
+        if renderable is None:
+            return super()._display(screen, renderable)
+        if self._frame_released:
             self._frame_released = False  # the held regions' own frame goes out
-        elif renderable is not None and self.low_bandwidth and self._held_regions is None:
-            self.hold_frames()  # whatever makes this frame (a key, the start, a panel switch) makes more within ms
-        if self._held_regions is not None and renderable is not None:
+        elif self._held_regions is None:
+            self.hold_frames()  # on a thin link: whatever makes this frame (a key, the start) makes more within ms
+        if self._held_regions is not None:
             self._held_regions.extend(_regions_of(renderable, screen.size))
             self._last_held = time.monotonic()
             return
         super()._display(screen, renderable)
-        if renderable is not None:
-            self._send_probe()
+        self._send_probe()
 
     # -- measuring the link
 
@@ -183,7 +192,7 @@ class LinkPacing:
         self._probe_sent = None
         self._probe_answers += 1
         self._link_free_at = now + rtt if rtt > LAG_S / 2 else 0.0  # a slow link: idle as long as it was busy
-        if self._in_flight < 256:
+        if self._in_flight < LATENCY_SAMPLE_BYTES:
             self._latency = rtt if self._latency is None else min(self._latency, rtt)
         elif self._in_flight >= SAMPLE_MIN_BYTES:
             busy = rtt - (self._latency or 0.0)

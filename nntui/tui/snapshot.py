@@ -8,6 +8,8 @@ from typing import Any
 
 from nntui.record.state import RunState, VariantState
 
+FINISHED = ("completed", "diverged", "interrupted", "failed")  # run statuses after which nothing more is written
+
 
 @dataclass
 class VariantView:

@@ -6,8 +6,8 @@ import time
 
 from nntui.record import events as ev
 from nntui.record.runlog import writer_gone
+from nntui.tui.snapshot import FINISHED
 
-FINISHED = ("completed", "diverged", "interrupted", "failed")
 STALE_S = 30  # this long without new events is worth saying
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from nntui.tui.snapshot import Snapshot
+from nntui.tui.snapshot import FINISHED, Snapshot
 from nntui.tui.widgets.common import STATUS_STYLE, ViewOptions, fmt_duration, variant_color, variant_marker
 
 RUN_STATUS_WORD = {"waiting": "starting", "completed": "done"}
@@ -19,9 +19,6 @@ def status_word(snap: Snapshot, paused: bool) -> str:
     if snap.status == "running" and paused:
         return "paused"
     return RUN_STATUS_WORD.get(snap.status, snap.status)
-
-
-RUN_OVER = ("completed", "diverged", "interrupted", "failed")
 
 
 def verdict_mark(reproduced: bool | None, ascii_only: bool = False, run_over: bool = False) -> tuple[str, str]:
@@ -43,7 +40,7 @@ def outcome_line(snap: Snapshot, view: ViewOptions, note: str = "") -> Text:
         more = f" (+{len(alerts) - 1} more: 5)" if len(alerts) > 1 else ""
         return Text.assemble(("! " if level == "error" else "! ", "bold red" if level == "error" else "bold yellow"), message, (more, "dim"))
     if snap.finding:
-        mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only, snap.status in RUN_OVER)
+        mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only, snap.status in FINISHED)
         return Text.assemble((f"{mark} ", style + " bold"), snap.finding)
     if note:
         return Text(note, style="yellow")

@@ -8,9 +8,9 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from nntui.tui.snapshot import Snapshot
+from nntui.tui.snapshot import FINISHED, Snapshot
 from nntui.tui.widgets.common import ViewOptions
-from nntui.tui.widgets.header import RUN_OVER, verdict_mark
+from nntui.tui.widgets.header import verdict_mark
 
 ALERT_STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -23,7 +23,7 @@ class LessonPanel(VerticalScroll):
         parts: list[Text] = [Text(snap.title or snap.preset or "waiting for the run to start…", style="bold")]
         # the outcome first: at 80x24 the lesson text would push it below the fold
         if snap.finding:
-            mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only, snap.status in RUN_OVER)
+            mark, style = verdict_mark(snap.finding_reproduced, view.ascii_only, snap.status in FINISHED)
             parts.append(Text.assemble((f"{mark} ", style), ("finding: ", "bold"), snap.finding))
         for level, message in [a for a in snap.alerts if a[0] == "error"][-2:]:
             parts.append(Text(message, style=ALERT_STYLE[level]))
@@ -33,7 +33,7 @@ class LessonPanel(VerticalScroll):
         any_verdict = False
         for v in snap.variants:
             if v.verdict:
-                mark, style = verdict_mark(v.reproduced, view.ascii_only, snap.status in RUN_OVER)
+                mark, style = verdict_mark(v.reproduced, view.ascii_only, snap.status in FINISHED)
                 parts.append(Text.assemble((f"{mark} ", style), v.verdict))
                 any_verdict = True
         any_verdict = any_verdict or bool(snap.finding)
